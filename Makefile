@@ -1,0 +1,26 @@
+# The README's two commands. Each sets up .venv itself (re-installing only when pyproject.toml changed).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PROFILE ?= quick
+
+.PHONY: test book setup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[all]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" -n 2 -q
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build book --warningiserror --nitpick --keep-going
+	@echo "book built: book/_build/html/index.html"
+
+clean:
+	rm -rf $(VENV) book/_build
