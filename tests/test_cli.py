@@ -1,0 +1,20 @@
+import subprocess
+import sys
+
+from kd2m_ref import METRICS, __version__
+from kd2m_ref.cli import main
+
+
+def test_version():
+    out = subprocess.run([sys.executable, "-m", "kd2m_ref.cli", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == f"kd2m-ref {__version__}"
+
+
+def test_metrics_lists_every_key(capsys):
+    assert main(["metrics"]) == 0
+    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines()}
+    assert listed == set(METRICS)
+
+
+def test_no_command_is_a_usage_error(capsys):
+    assert main([]) == 2
