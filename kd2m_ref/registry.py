@@ -38,7 +38,8 @@ class MetricSpec:
     (``small=True``: sizes the oracle can handle). ``tolerance(example, dtype)`` returns
     ``(rtol, atol)`` for comparing a computation in ``dtype`` with the float64 reference evaluated
     on the same (rounded) inputs. ``properties`` name the property tests that cover the metric
-    (each name appears in ``tests/`` as ``covers("<key>", "<name>")``).
+    (each name appears in ``tests/`` as ``covers("<key>", "<name>")``). ``variants_path`` names the
+    table of known convention variants (see :attr:`variants`).
     """
 
     key: str
@@ -54,6 +55,7 @@ class MetricSpec:
     params: dict[str, Param] = field(default_factory=dict)
     needs: tuple[str, ...] = ()
     properties: tuple[str, ...] = ()
+    variants_path: str | None = None
 
     @property
     def reference(self) -> Callable:
@@ -74,6 +76,16 @@ class MetricSpec:
     @property
     def tolerance(self) -> Callable:
         return resolve(self.tolerance_path)
+
+    @property
+    def variants(self) -> dict:
+        """Known convention variants, ``{name: (description, fn(example) -> float)}``, for the checker's
+        diagnosis: ``variants_path``, or by default the table named after the key in
+        :mod:`kd2m_ref.testing.variants` ({} when there is none)."""
+        path = self.variants_path or f"kd2m_ref.testing.variants:{self.key}"
+        module, _, attr = path.partition(":") if ":" in path else path.rpartition(".")
+        table = getattr(importlib.import_module(module), attr, None)
+        return dict(table) if isinstance(table, dict) else {}
 
 
 _R, _T, _O, _S, _TOL = ("kd2m_ref.reference:", "kd2m_ref.torch:", "kd2m_ref.oracle:",
@@ -153,6 +165,96 @@ _SPECS = [
     ),
 ]
 
+# Kernel and logit baselines (THEORY.md §5.6, §5.7).
+_SPECS += [
+    MetricSpec(
+        key="mmd", family="kernel", title="Maximum mean discrepancy (MMD², V- or U-statistic)",
+        formula=r"\widehat{\mathrm{MMD}}^2_V=\frac1{n^2}\sum_{ij}k(x_i,x_j)+\frac1{m^2}\sum_{ij}k(y_i,y_j)"
+                r"-\frac2{nm}\sum_{ij}k(x_i,y_j)",
+        reference_path=_R + "mmd", torch_path=_T + "mmd", oracle_path=_O + "mmd",
+        strategy_path=_S + "mmd_example", tolerance_path=_TOL + "mmd_tolerance", returns="MMD^2",
+        params={"kernel": Param("gaussian", "'gaussian' exp(-‖x-y‖²/2s²), 'laplacian' exp(-‖x-y‖₂/s), "
+                                            "'linear' x.y, 'polynomial' (x.y + offset)^degree"),
+                "bandwidth": Param("mean", "s of gaussian/laplacian: a number, 'mean' (mean of the n^2+m^2+nm "
+                                           "pairwise distances, the paper's code) or 'median' (median heuristic "
+                                           "over pairs i<j of X u Y); a rule giving 0 gives s = 1"),
+                "estimator": Param("biased", "'biased' V-statistic (>= 0, the paper's code), 'unbiased' "
+                                             "U-statistic (i != j; needs n, m >= 2)"),
+                "degree": Param(2, "degree of the polynomial kernel"),
+                "offset": Param(1.0, "offset c >= 0 of the polynomial kernel"),
+                "detach_bandwidth": Param(True, "torch: no gradient through a bandwidth rule (paper's code)")},
+        properties=("oracle", "symmetry", "nonnegative_zero_at_equality", "linear_is_mean_difference",
+                    "v_u_identity", "unbiased", "le_kernel_w1", "bandwidth_scaling", "translation",
+                    "gradcheck", "finite_grad_at_equality"),
+    ),
+    MetricSpec(
+        key="hinton_kd", family="logit", title="Hinton's logit distillation (T² · KL)",
+        formula=r"\mathcal L_{KD}=\frac{T^2}{B}\sum_{b=1}^B\mathrm{KL}\big(\mathrm{softmax}(u_{T,b}/T)\,\|\,"
+                r"\mathrm{softmax}(u_{S,b}/T)\big)",
+        reference_path=_R + "hinton_kd", torch_path=_T + "hinton_kd", oracle_path=_O + "hinton_kd",
+        strategy_path=_S + "hinton_kd_example", tolerance_path=_TOL + "hinton_kd_tolerance",
+        returns="T^2 KL (batch mean)", needs=("logits",),
+        params={"temperature": Param(1.0, "softmax temperature T > 0 (paper's code: 1; RepDistiller: 4)"),
+                "direction": Param("teacher_student", "'teacher_student' KL(p_T ‖ p_S) (Hinton), "
+                                                      "'student_teacher' KL(p_S ‖ p_T) (the paper's code)")},
+        properties=("oracle", "nonnegative_zero_iff_shift", "row_constant_invariance", "closed_form_gradient",
+                    "high_temperature_limit", "batchmean", "gradcheck", "finite_grad_at_equality"),
+    ),
+]
+
+# Gaussian family (THEORY.md §5.2-§5.4; paper eqs. 5-6).
+_GAUSS = {"covariance": Param("full", "'full' (d, d) covariance, or 'diag' variances only (the paper's code)"),
+          "estimator": Param("mle", "'mle' 1/n moments (the paper's code; Gelbrich exact), or 'unbiased' "
+                                    "1/(1 - sum w_i^2) (1/(n-1) when uniform)"),
+          "eps": Param(0.0, "ridge: covariances Σ + eps I (off by default; KL needs it when n <= d)"), **_AB}
+_DIRECTION = Param("student_teacher", "'student_teacher' KL(N_S || N_T) (the paper's code), "
+                                      "'teacher_student' KL(N_T || N_S)")
+_BURES = (r"W_2^2=\|\mu_S-\mu_T\|^2+\mathrm{tr}\,\Sigma_S+\mathrm{tr}\,\Sigma_T"
+          r"-2\,\mathrm{tr}\big(\Sigma_S^{1/2}\Sigma_T\Sigma_S^{1/2}\big)^{1/2}")
+_GKL = (r"\mathrm{KL}(N_S\|N_T)=\tfrac12\Big[\mathrm{tr}(\Sigma_T^{-1}\Sigma_S)+(\mu_T-\mu_S)^\top\Sigma_T^{-1}"
+        r"(\mu_T-\mu_S)-d+\ln\frac{\det\Sigma_T}{\det\Sigma_S}\Big]")
+_SPECS += [
+    MetricSpec(
+        key="gaussian_wasserstein", family="gaussian", title="Bures–Wasserstein between fitted Gaussians (eq. 5)",
+        formula=_BURES, reference_path=_R + "gaussian_wasserstein", torch_path=_T + "gaussian_wasserstein",
+        oracle_path=_O + "gaussian_wasserstein", strategy_path=_S + "gaussian_example",
+        tolerance_path=_TOL + "gaussian_tolerance", returns="W_2^2 (squared)", params=dict(_GAUSS),
+        properties=("oracle", "accuracy_near_equal", "moments_form", "symmetry", "zero_iff_equal", "translation",
+                    "scaling", "orthogonal_invariance", "diag_equals_full_on_diagonal", "one_d_closed_form",
+                    "gelbrich", "equality_case", "triangle", "gradcheck", "finite_grad_at_equality",
+                    "finite_grad_rank_deficient"),
+    ),
+    MetricSpec(
+        key="gaussian_kl", family="gaussian", title="KL divergence between fitted Gaussians (eq. 6)",
+        formula=_GKL, reference_path=_R + "gaussian_kl", torch_path=_T + "gaussian_kl",
+        oracle_path=_O + "gaussian_kl", strategy_path=_S + "gaussian_kl_example",
+        tolerance_path=_TOL + "gaussian_kl_tolerance", returns="KL", params={**_GAUSS, "direction": _DIRECTION},
+        properties=("oracle", "moments_form", "nonnegative_zero_iff_equal", "direction", "affine_invariance",
+                    "equal_covariances", "additivity", "one_d_closed_form", "talagrand", "singular_raises",
+                    "gradcheck", "finite_grad_at_equality"),
+    ),
+    MetricSpec(
+        key="class_conditional_gaussian_wasserstein", family="gaussian",
+        title="Class-conditional Gaussian W2 (eqs. 3 + 5)", formula=r"\sum_c w_c\,W_2^2(N_S^c,N_T^c)",
+        reference_path=_R + "class_conditional_gaussian_wasserstein",
+        torch_path=_T + "class_conditional_gaussian_wasserstein",
+        oracle_path=_O + "class_conditional_gaussian_wasserstein",
+        strategy_path=_S + "class_conditional_gaussian_example", tolerance_path=_TOL + "gaussian_tolerance",
+        returns="sum_c w_c W_2^2", needs=("labels",), params={"weights": _WEIGHTS, **_GAUSS},
+        properties=("oracle", "sum_of_blocks", "one_class_is_marginal", "uniform_equals_prior_balanced",
+                    "gradcheck"),
+    ),
+    MetricSpec(
+        key="class_conditional_gaussian_kl", family="gaussian", title="Class-conditional Gaussian KL (eqs. 3 + 6)",
+        formula=r"\sum_c w_c\,\mathrm{KL}(N_S^c\|N_T^c)",
+        reference_path=_R + "class_conditional_gaussian_kl", torch_path=_T + "class_conditional_gaussian_kl",
+        oracle_path=_O + "class_conditional_gaussian_kl",
+        strategy_path=_S + "class_conditional_gaussian_kl_example", tolerance_path=_TOL + "gaussian_kl_tolerance",
+        returns="sum_c w_c KL", needs=("labels",), params={"weights": _WEIGHTS, **_GAUSS, "direction": _DIRECTION},
+        properties=("oracle", "sum_of_blocks", "one_class_is_marginal", "gradcheck"),
+    ),
+]
+
 METRICS: dict[str, MetricSpec] = {spec.key: spec for spec in _SPECS}
 
 
@@ -167,6 +269,7 @@ def family_markdown(family: str) -> str:
                 f"Returns **{spec.returns}**. Layers: {layers}."
                 + (f" Needs: {', '.join(spec.needs)}." if spec.needs else ""), "",
                 "| parameter | default | meaning |", "|---|---|---|"]
-        out += [f"| `{name}` | `{param.default!r}` | {param.doc} |" for name, param in spec.params.items()]
+        out += [f"| `{name}` | `{param.default!r}` | {param.doc.replace('|', chr(92) + '|')} |"
+                for name, param in spec.params.items()]
         out += ["", "Property tests: " + ", ".join(f"`{p}`" for p in spec.properties) + ".", ""]
     return "\n".join(out)

@@ -19,3 +19,21 @@ __all__ = [
     "wasserstein",
     "wasserstein_1d",
 ]
+
+from .kernel import mmd  # noqa: E402
+from .logit import hinton_kd  # noqa: E402
+
+__all__ += ["hinton_kd", "mmd"]
+
+from .gaussian import (  # noqa: E402
+    class_conditional_gaussian_kl,
+    class_conditional_gaussian_wasserstein,
+    fit_gaussian,
+    gaussian_kl,
+    gaussian_kl_from_moments,
+    gaussian_wasserstein,
+    gaussian_wasserstein_from_moments,
+)
+
+__all__ += ["class_conditional_gaussian_kl", "class_conditional_gaussian_wasserstein", "fit_gaussian", "gaussian_kl",
+            "gaussian_kl_from_moments", "gaussian_wasserstein", "gaussian_wasserstein_from_moments"]

@@ -73,11 +73,15 @@ def ot_example(draw, small: bool = False):
 
 @st.composite
 def sinkhorn_example(draw, small: bool = False):
-    """Inputs of ``sinkhorn``: as :func:`ot_example`, with epsilon between 0.05 and 1 times the mean cost."""
+    """Inputs of ``sinkhorn``: as :func:`ot_example`, with epsilon between 0.1 and 1 times the largest cost.
+
+    Sinkhorn contracts by about tanh^2(max C / 4 epsilon) per iteration: smaller epsilon relative to
+    the cost range needs 1e5+ iterations, a cost of the algorithm, not of an implementation.
+    """
     ex = draw(ot_example(small))
     xs, xt = ex.args
-    mean_cost = float(np.mean(np.sum((xs[:, None] - xt[None]) ** 2, -1) ** (ex.kwargs["p"] / 2)))
-    ex.kwargs["epsilon"] = draw(st.sampled_from([0.05, 0.2, 1.0])) * max(mean_cost, 1e-2)
+    max_cost = float(np.max(np.sum((xs[:, None] - xt[None]) ** 2, -1) ** (ex.kwargs["p"] / 2)))
+    ex.kwargs["epsilon"] = draw(st.sampled_from([0.1, 0.3, 1.0])) * max(max_cost, 1e-2)
     ex.kwargs["max_iter"] = 20_000
     return ex
 
@@ -127,3 +131,210 @@ def joint_example(draw, small: bool = False):
         kwargs["yt"] = prob / prob.sum(1, keepdims=True)
         kwargs["num_classes"] = k
     return Example((xs, xt), kwargs)
+
+
+# --- kernel (MMD) and logit (Hinton KD) baselines -------------------------------------------------
+
+
+def _same_measure(xs, xt) -> bool:
+    """Uniform empirical measures of the rows are equal (same atoms with the same masses)."""
+    from fractions import Fraction
+
+    def atoms(x):
+        rows, counts = np.unique(x, axis=0, return_counts=True)
+        return {tuple(r): Fraction(int(c), len(x)) for r, c in zip(rows, counts)}
+
+    return atoms(xs) == atoms(xt)
+
+
+@st.composite
+def mmd_example(draw, small: bool = False):
+    """Inputs of ``mmd``: paired or independent clouds, a kernel, a bandwidth (number or rule), an estimator.
+
+    ``small=True``: n, m <= 5 and only examples that float64 resolves to 1e-12 relative: MMD^2 is a
+    difference of kernel sums, so its rounding error is u times the kernel mass (see
+    :func:`kd2m_ref.reference.kernel.mmd_condition`); kept are equal measures (V = 0 exactly) and
+    examples with mass <= 1e3·|MMD^2|. Nearly equal clouds, outside that, are checked against the
+    oracle with the absolute bound in ``tests/reference/test_mmd_kd_properties.py``.
+    """
+    from hypothesis import assume
+
+    d = draw(st.integers(1, 4))
+    kernel = draw(st.sampled_from(["gaussian", "laplacian", "linear", "polynomial"]))
+    estimator = draw(st.sampled_from(["biased", "unbiased"]))
+    low, high = (2 if estimator == "unbiased" else 1), (5 if small else 10)
+    n = draw(st.integers(low, high))
+    if draw(st.booleans()):
+        xs, xt = draw(paired_clouds(n, d))
+    else:
+        xs, xt = draw(point_cloud(n, d)), draw(point_cloud(draw(st.integers(low, high)), d))
+    kwargs = {"kernel": kernel, "estimator": estimator}
+    if kernel in ("gaussian", "laplacian"):
+        kwargs["bandwidth"] = draw(st.sampled_from(["mean", "median", 0.5, 2.0]))
+        kwargs["detach_bandwidth"] = draw(st.booleans())
+    if kernel == "polynomial":
+        kwargs["degree"] = draw(st.integers(1, 3))
+        kwargs["offset"] = draw(st.sampled_from([0.0, 1.0]))
+    if small:
+        from ..reference.kernel import mmd_condition
+
+        exact_zero = estimator == "biased" and _same_measure(xs, xt)
+        value, mass = mmd_condition(xs, xt, **kwargs)
+        assume(exact_zero or mass <= 1e3 * abs(value))
+    return Example((xs, xt), kwargs)
+
+
+@st.composite
+def logit_pair(draw, b: int, c: int):
+    """(student, teacher) logits of shape (b, c): independent, identical, shifted by a per-row constant
+    (same softmax), perturbed by 1e-3, or large (saturated softmax)."""
+    scale = draw(st.sampled_from([0.3, 1.0, 4.0]))
+    teacher = draw(point_cloud(b, c, scale))
+    kind = draw(st.sampled_from(["independent", "identical", "shifted", "perturbed"]))
+    if kind == "identical":
+        return teacher.copy(), teacher
+    if kind == "shifted":
+        return teacher + draw(point_cloud(b, 1, scale)), teacher
+    if kind == "perturbed":
+        return teacher + 1e-3 * draw(point_cloud(b, c)), teacher
+    return draw(point_cloud(b, c, scale)), teacher
+
+
+@st.composite
+def hinton_kd_example(draw, small: bool = False):
+    """Inputs of ``hinton_kd``: (logits_student, logits_teacher), a temperature and a direction."""
+    b, c = draw(st.integers(1, 4 if small else 8)), draw(st.integers(1, 5 if small else 10))
+    student, teacher = draw(logit_pair(b, c))
+    return Example((student, teacher), {"temperature": draw(st.sampled_from([0.5, 1.0, 2.0, 4.0])),
+                                        "direction": draw(st.sampled_from(["teacher_student", "student_teacher"]))})
+
+
+# ----------------------------------------------------------------------------- Gaussian family (issue 3)
+# Coordinates are quarter-integers times a scale (no tiny spread hidden under a large offset, where any
+# float implementation loses digits in the mean); perturbed pairs differ by 1e-1 relative in
+# ``small`` mode, where the oracle comparison is relative (W2 is accurate in absolute terms, ~u * scale:
+# the near-equal ladder down to 1e-8 is in tests/reference/test_gaussian_properties.py, with that bound).
+
+QUARTER = st.integers(-8, 8).map(lambda k: k / 4)
+
+
+@st.composite
+def _quarter_array(draw, shape):
+    return draw(hnp.arrays(np.float64, shape, elements=QUARTER))
+
+
+@st.composite
+def nonsingular_cloud(draw, d: int, extra: int = 2):
+    """(2d + k, d) samples whose 1/n covariance has condition number <= ~50: rows +-sqrt(d) e_j (covariance
+    >= 2d I / n) plus up to ``extra`` quarter-integer rows, through a well-conditioned linear map, shifted."""
+    k = draw(st.integers(0, extra))
+    z = np.vstack([np.sqrt(d) * np.eye(d), -np.sqrt(d) * np.eye(d), draw(_quarter_array((k, d)))])
+    skew = draw(_quarter_array((d, d)))
+    norm = np.linalg.norm(skew, 2)
+    lin = np.eye(d) + (0.3 * skew / norm if norm > 0 else 0.0)
+    lin = lin * np.asarray(draw(st.lists(st.sampled_from([0.5, 1.0, 2.0]), min_size=d, max_size=d)))
+    return z @ lin + draw(_quarter_array((1, d)))
+
+
+@st.composite
+def gaussian_pair(draw, n: int, m: int, d: int, small: bool, nonsingular: bool):
+    """(xs, xt): independent, identical, affine image, perturbed (relative 1e-1 when ``small``, else 1e-2
+    or 1e-6) or row-permuted (not ``small``: the oracle's zero is then not reproducible in float64)."""
+    scale = draw(st.sampled_from([0.1, 1.0, 3.0]))
+    xs = (draw(nonsingular_cloud(d)) if nonsingular else draw(_quarter_array((n, d)))) * scale
+    kinds = ["independent", "identical", "affine", "perturbed"] + ([] if small else ["permuted", "close"])
+    kind = draw(st.sampled_from(kinds)) if len(xs) == m or nonsingular else "independent"
+    if kind == "independent":
+        xt = (draw(nonsingular_cloud(d)) if nonsingular else draw(_quarter_array((m, d)))) * scale
+    elif kind == "identical":
+        xt = xs.copy()
+    elif kind == "permuted":
+        xt = xs[draw(st.permutations(range(len(xs))))]
+    elif kind == "affine":
+        lin = np.eye(d) + 0.5 * draw(_quarter_array((d, d))) / max(1, d)
+        if nonsingular and np.linalg.svd(lin, compute_uv=False).min() < 0.5:
+            lin = np.eye(d)
+        xt = xs @ lin + scale * draw(_quarter_array((1, d)))
+    else:
+        rel = (1e-1 if small else 1e-2) if kind == "perturbed" else 1e-6
+        xt = xs + rel * scale * draw(_quarter_array(xs.shape))
+    return _same_rows_identical(xs, xt) if small else (xs, xt)
+
+
+def _same_rows_identical(xs, xt):
+    """If xt holds the rows of xs in another order, make it identical: the oracle's exact 0 for equal
+    measures is then reproducible in float64 (a permutation changes the rounding of the moments)."""
+    if xs.shape == xt.shape and np.array_equal(np.unique(xs, axis=0, return_counts=True)[1],
+                                               np.unique(xt, axis=0, return_counts=True)[1]) \
+            and np.array_equal(np.unique(xs, axis=0), np.unique(xt, axis=0)):
+        return xs, xs.copy()
+    return xs, xt
+
+
+@st.composite
+def _gaussian_example(draw, small: bool, kl: bool):
+    d = draw(st.integers(1, 3 if small else 4))
+    n = draw(st.integers(1, 8 if small else 12))
+    m = n if draw(st.booleans()) else draw(st.integers(1, 8 if small else 12))
+    eps = draw(st.sampled_from([0.0, 0.0, 0.1]))
+    xs, xt = draw(gaussian_pair(n, m, d, small, nonsingular=kl and eps == 0.0 or draw(st.booleans())))
+    kwargs = {"covariance": draw(st.sampled_from(["full", "diag"])), "eps": eps}
+    if min(len(xs), len(xt)) >= 2:
+        kwargs["estimator"] = draw(st.sampled_from(["mle", "unbiased"]))
+    if draw(st.booleans()):
+        kwargs["a"], kwargs["b"] = _gaussian_weights(draw, xs, xt, small)
+    if kl:
+        kwargs["direction"] = draw(st.sampled_from(["student_teacher", "teacher_student"]))
+    return Example((xs, xt), kwargs)
+
+
+def _gaussian_weights(draw, xs, xt, small):
+    """Weights for both sides; in ``small`` mode identical clouds get identical weights (equal measures
+    whose weights differ only by a factor are zero for the oracle but not bitwise equal in float64)."""
+    a = draw(weights(len(xs)))
+    return a, (a.copy() if small and np.array_equal(xs, xt) else draw(weights(len(xt))))
+
+
+def gaussian_example(small: bool = False):
+    """Inputs of ``gaussian_wasserstein``: n != m and n < d allowed (rank-deficient, even n = 1), full or
+    diagonal, 1/n or unbiased moments, optional ridge ``eps`` and weights."""
+    return _gaussian_example(small, kl=False)
+
+
+def gaussian_kl_example(small: bool = False):
+    """Inputs of ``gaussian_kl``: as :func:`gaussian_example` with nonsingular covariances (or eps > 0) and
+    a ``direction``."""
+    return _gaussian_example(small, kl=True)
+
+
+@st.composite
+def _class_conditional_gaussian_example(draw, small: bool, kl: bool):
+    d = draw(st.integers(1, 2 if small else 3))
+    k = draw(st.integers(1, 2 if small else 3))
+    eps = draw(st.sampled_from([0.0, 0.1]))
+    parts = [draw(gaussian_pair(2 * d + 2, 2 * d + 2, d, small, nonsingular=kl and eps == 0.0 or draw(st.booleans())))
+             for _ in range(k)]
+    sizes = [min(len(p[0]), len(p[1])) for p in parts]
+    parts = [_same_rows_identical(p[0][:s], p[1][:s]) if small else (p[0][:s], p[1][:s])
+             for p, s in zip(parts, sizes)]
+    xs, xt = np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])
+    ys = np.repeat(np.arange(k), sizes).astype(np.int64)
+    order = np.asarray(draw(st.permutations(range(len(ys)))))
+    kwargs = {"ys": ys[order], "weights": draw(st.sampled_from(["uniform", "prior", "sum"])),
+              "covariance": draw(st.sampled_from(["full", "diag"])), "eps": eps,
+              "estimator": draw(st.sampled_from(["mle", "unbiased"]))}
+    if kl:
+        kwargs["direction"] = draw(st.sampled_from(["student_teacher", "teacher_student"]))
+    if draw(st.booleans()):
+        kwargs["a"], kwargs["b"] = _gaussian_weights(draw, xs, xt, small)
+    return Example((xs[order], xt[order]), kwargs)
+
+
+def class_conditional_gaussian_example(small: bool = False):
+    """Inputs of ``class_conditional_gaussian_wasserstein``: labelled paired clouds, a class-weight option."""
+    return _class_conditional_gaussian_example(small, kl=False)
+
+
+def class_conditional_gaussian_kl_example(small: bool = False):
+    """Inputs of ``class_conditional_gaussian_kl``: per-class nonsingular clouds (or eps > 0)."""
+    return _class_conditional_gaussian_example(small, kl=True)

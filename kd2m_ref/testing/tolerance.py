@@ -60,3 +60,123 @@ def sinkhorn_tolerance(example, dtype) -> tuple[float, float]:
     tol = max(float(example.kwargs.get("tol", 1e-9)), 64 * max(n, m) * u)
     cmax = _max_cost(example) + float(example.kwargs.get("epsilon", 0.1)) * math.log(n * m + 1)
     return SAFETY * u * (p * (d + 2) + n * m + 2), SAFETY * (tol + u) * cmax * 4
+
+
+def _mmd_error_mass(example) -> float:
+    """sum over blocks |w| sum_ij e_ij, with e_ij the first-order rounding bound (in units of u, before the
+    dimension factor) of the kernel value k_ij: 1 for the bounded shift-invariant kernels,
+    q·(|x||y| + c)^q for the polynomial (q = 1, c = 0: linear)."""
+    xs, xt = example.args
+    kw = example.kwargs
+    kernel = kw.get("kernel", "gaussian")
+    n, m = len(xs), len(xt)
+    unbiased = kw.get("estimator", "biased") == "unbiased"
+    wx = 1.0 / (n * (n - 1)) if unbiased else 1.0 / n**2
+    wy = 1.0 / (m * (m - 1)) if unbiased else 1.0 / m**2
+    if kernel in ("gaussian", "laplacian"):
+        return wx * n * n + wy * m * m + 2.0
+    q = int(kw.get("degree", 2)) if kernel == "polynomial" else 1
+    c = float(kw.get("offset", 1.0)) if kernel == "polynomial" else 0.0
+    nx, ny = np.linalg.norm(xs, axis=1), np.linalg.norm(xt, axis=1)
+
+    def block(a, b):
+        return float(np.sum(q * (np.outer(a, b) + c) ** q))
+
+    return wx * block(nx, nx) + wy * block(ny, ny) + 2.0 / (n * m) * block(nx, ny)
+
+
+def mmd_tolerance(example, dtype) -> tuple[float, float]:
+    """MMD^2: a difference of kernel sums, so an absolute bound, u times the kernel error mass times
+    (d + 8 + 2 log2(n + m)): distances or dot products (d + 2), the exponential, the bandwidth rule
+    (s V'(s) is bounded by the same mass) and the summations."""
+    xs, xt = example.args
+    u = unit_roundoff(dtype)
+    factor = xs.shape[1] + 8 + 2 * math.log2(len(xs) + len(xt) + 1)
+    return SAFETY * u * 4, SAFETY * u * factor * _mmd_error_mass(example)
+
+
+def hinton_kd_tolerance(example, dtype) -> tuple[float, float]:
+    """Hinton KD: each log-softmax entry has absolute error <= u·L, L = 2A + log C + 2 (A the largest
+    |logit|/T); each row sum_c p_c (log p_c - log q_c) then errs by <= u[2L + (L + C + 2) G] with
+    G = max_b sum_c p_c |log p_c - log q_c| (measured on the example), times T^2."""
+    from ..reference.logit import log_softmax
+
+    us, ut = example.args
+    t = float(example.kwargs.get("temperature", 1.0))
+    u = unit_roundoff(dtype)
+    c = us.shape[1]
+    a = max(np.abs(us).max(), np.abs(ut).max()) / t
+    lp, lq = log_softmax(us / t), log_softmax(ut / t)
+    if example.kwargs.get("direction", "teacher_student") == "teacher_student":
+        lp, lq = lq, lp
+    g = float(np.max(np.sum(np.exp(lp) * np.abs(lp - lq), 1)))
+    big_l = 2 * a + math.log(c) + 2
+    return SAFETY * u * (math.log2(len(us)) + 2), SAFETY * u * t * t * (2 * big_l + (big_l + c + 2) * g)
+
+
+# ----------------------------------------------------------------------------- Gaussian family (issue 3)
+# W2: every step (means, centring, the Procrustes polar factor and residual) is backward stable in the
+# centred data, and W2 is 1-Lipschitz in the data factor, so the error is absolute *in W2*:
+#   |dW2| <= SAFETY u (n + m + d) (scale + sqrt(d) max|x|),   scale = sqrt(tr Σ_S + tr Σ_T),
+# i.e. for the returned W2^2 an atol e (2 W2 + e). KL: Cholesky and the covariance products carry a
+# relative error ~(n + d) u amplified by the condition numbers of the covariances; KL moves by
+# e (sqrt(d KL) + KL) plus the whitened mean error.
+
+
+def _gaussian_blocks(example):
+    from .._classes import class_blocks
+
+    xs, xt = example.args
+    kw = example.kwargs
+    a, b = kw.get("a"), kw.get("b")
+    if "ys" not in kw:
+        return [(1.0, xs, xt, a, b)]
+    return [(blk.weight, xs[blk.index_s], xt[blk.index_t], None if a is None else a[blk.index_s],
+             None if b is None else b[blk.index_t])
+            for blk in class_blocks(kw["ys"], kw.get("yt"), len(xs), len(xt), weights=kw.get("weights", "uniform"), a=a)]
+
+
+def _fit(x, w, kw):
+    from ..reference.gaussian import fit_gaussian
+
+    return fit_gaussian(x, a=w, estimator=kw.get("estimator", "mle"), eps=kw.get("eps", 0.0))
+
+
+def gaussian_tolerance(example, dtype) -> tuple[float, float]:
+    """Gaussian W2 (full and diagonal, class-conditional too); see the comment above."""
+    from ..reference.gaussian import gaussian_wasserstein
+
+    u, kw = unit_roundoff(dtype), example.kwargs
+    atol = 0.0
+    for weight, xs, xt, a, b in _gaussian_blocks(example):
+        (_, cs), (_, ct) = _fit(xs, a, kw), _fit(xt, b, kw)
+        scale = math.sqrt(np.trace(cs) + np.trace(ct))
+        radius = max(np.abs(xs).max(), np.abs(xt).max())
+        e = SAFETY * u * (len(xs) + len(xt) + xs.shape[1]) * (scale + math.sqrt(xs.shape[1]) * radius)
+        w2 = math.sqrt(gaussian_wasserstein(xs, xt, a=a, b=b, covariance=kw.get("covariance", "full"),
+                                            estimator=kw.get("estimator", "mle"), eps=kw.get("eps", 0.0)))
+        atol += weight * e * (2 * w2 + e)
+    return 0.0, atol
+
+
+def gaussian_kl_tolerance(example, dtype) -> tuple[float, float]:
+    """Gaussian KL (full and diagonal, class-conditional too); see the comment above."""
+    from ..reference.gaussian import gaussian_kl
+
+    u, kw = unit_roundoff(dtype), example.kwargs
+    atol = 0.0
+    for weight, xs, xt, a, b in _gaussian_blocks(example):
+        (ms, cs), (mt, ct) = _fit(xs, a, kw), _fit(xt, b, kw)
+        if kw.get("covariance", "full") == "diag":
+            cs, ct = np.diag(np.diag(cs)), np.diag(np.diag(ct))
+        lam_s, lam_t = np.linalg.eigvalsh(cs), np.linalg.eigvalsh(ct)
+        d = xs.shape[1]
+        kappa = lam_s.max() / lam_s.min() + lam_t.max() / lam_t.min()
+        e = SAFETY * u * (len(xs) + len(xt) + d) * kappa
+        kl = gaussian_kl(xs, xt, a=a, b=b, covariance=kw.get("covariance", "full"),
+                         estimator=kw.get("estimator", "mle"), eps=kw.get("eps", 0.0),
+                         direction=kw.get("direction", "student_teacher"))
+        radius = max(np.abs(xs).max(), np.abs(xt).max())
+        dmu = SAFETY * u * (len(xs) + len(xt)) * math.sqrt(d) * radius / math.sqrt(min(lam_s.min(), lam_t.min()))
+        atol += weight * (e * (math.sqrt(d * kl) + kl + d * e) + dmu * (2 * math.sqrt(2 * kl) + dmu))
+    return 0.0, atol

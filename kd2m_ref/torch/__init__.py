@@ -12,3 +12,22 @@ __all__ = [
     "sliced_wasserstein",
     "wasserstein",
 ]
+
+from .kernel import mmd  # noqa: E402
+from .logit import hinton_kd  # noqa: E402
+from .loss import KD2MLoss, KD2MTerms  # noqa: E402
+
+__all__ += ["KD2MLoss", "KD2MTerms", "hinton_kd", "mmd"]
+
+from .gaussian import (  # noqa: E402
+    class_conditional_gaussian_kl,
+    class_conditional_gaussian_wasserstein,
+    fit_gaussian,
+    gaussian_kl,
+    gaussian_kl_from_moments,
+    gaussian_wasserstein,
+    gaussian_wasserstein_from_moments,
+)
+
+__all__ += ["class_conditional_gaussian_kl", "class_conditional_gaussian_wasserstein", "fit_gaussian", "gaussian_kl",
+            "gaussian_kl_from_moments", "gaussian_wasserstein", "gaussian_wasserstein_from_moments"]

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..registry import METRICS
+from .distributed import all_gather_rows, check_sync
 
 
 class KD2MTerms(NamedTuple):
@@ -44,12 +45,27 @@ class KD2MLoss(torch.nn.Module):
     weight : float
         :math:`\lambda`, the factor of the distance (the paper's code uses ``1e-4`` with ResNet
         features; no default, since the right scale depends on the features).
-    detach_teacher : bool, default True
-        Detach the teacher's features and logits, so no gradient reaches the teacher.
+    detach_teacher : bool
+        Detach the teacher's features and logits, so no gradient reaches the teacher (default True).
+    sync : str
+        ``"none"`` (default): the distance of this process's batch. ``"global"``: under ``torch.distributed``,
+        the compared tensors (and labels) are gathered over the default process group with a
+        differentiable all-gather (:func:`kd2m_ref.torch.distributed.all_gather_rows`; uneven shards
+        allowed) and the distance is computed on the global batch, the same value on every rank. Each
+        rank's shard receives ``world_size`` times its gradient, so that DDP's gradient averaging gives
+        exactly the single-process gradient of D on the concatenated batch. Use it for every metric
+        that is not a mean of per-sample terms (OT, Gaussian fits, class-conditional terms, MMD);
+        ``hinton_kd`` is such a mean and needs no sync with even shards. Cost: every rank holds the
+        gathered batch and computes D on it; one all-gather per tensor forward, one reduce-scatter
+        (all-reduce off NCCL) backward. Without an initialised process group ``"global"`` is the
+        local batch. Sample weights ``a``/``b`` given as metric parameters refer to the gathered
+        batch (rank order).
     **metric_params
         Keywords of the metric (``p``, ``kernel``, ``temperature``, ``weights``, ...), checked against
         the signature of its torch function.
 
+    Notes
+    -----
     The forward pass returns ``weight * D`` as a 0-d tensor. Under ``torch.autocast`` (or with
     float16/bfloat16 inputs) the distance is computed in float32 with autocast disabled (float64
     inputs stay float64). Labels are passed to the metric as ``ys`` (``yt`` defaults to ``ys``: student
@@ -65,8 +81,10 @@ class KD2MLoss(torch.nn.Module):
     >>> value.backward()
     """
 
-    def __init__(self, metric: str, weight: float, *, detach_teacher: bool = True, **metric_params):
+    def __init__(self, metric: str, weight: float, *, detach_teacher: bool = True, sync: str = "none",
+                 **metric_params):
         super().__init__()
+        check_sync(sync)
         if metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r}; registry keys: {sorted(METRICS)}")
         spec = METRICS[metric]
@@ -83,12 +101,14 @@ class KD2MLoss(torch.nn.Module):
         if unknown:
             raise ValueError(f"metric {metric!r} does not take {sorted(unknown)}; its parameters: {sorted(accepted)}")
         self.metric, self.weight, self.detach_teacher = metric, weight, bool(detach_teacher)
+        self.sync = sync
         self.metric_params = dict(metric_params)
         self._spec, self._fn = spec, fn
 
     def extra_repr(self) -> str:
         params = "".join(f", {k}={v!r}" for k, v in self.metric_params.items())
-        return f"{self.metric!r}, weight={self.weight}{params}"
+        sync = "" if self.sync == "none" else f", sync={self.sync!r}"
+        return f"{self.metric!r}, weight={self.weight}{sync}{params}"
 
     def distance(self, features_student=None, features_teacher=None, labels=None, logits_student=None,
                  logits_teacher=None) -> torch.Tensor:
@@ -108,6 +128,12 @@ class KD2MLoss(torch.nn.Module):
         if self.detach_teacher:
             teacher = teacher.detach()
         student, teacher = _at_least_float32(student, teacher)
+        if self.sync == "global":
+            if "labels" in needs:
+                student, teacher, labels = all_gather_rows(student, teacher,
+                                                           torch.as_tensor(labels, device=student.device))
+            else:
+                student, teacher = all_gather_rows(student, teacher)
         kwargs = dict(self.metric_params)
         if "labels" in needs:
             kwargs["ys"] = labels
@@ -124,7 +150,9 @@ class KD2MLoss(torch.nn.Module):
               *, ce_weight: float = 1.0) -> KD2MTerms:
         r"""The training objective :math:`\mathrm{ce\_weight}\cdot\mathrm{CE}(\text{logits}_S, y) + \lambda D`.
 
-        Cross-entropy is the batch mean of ``F.cross_entropy`` (computed in float32 or better).
+        Cross-entropy is the batch mean of ``F.cross_entropy`` (computed in float32 or better), on the
+        local batch also with ``sync="global"``: DDP's gradient averaging makes it the global mean when
+        the shards have equal sizes.
         Returns :class:`KD2MTerms` ``(total, cross_entropy, distillation)``; call ``.total.backward()``.
         """
         distill = self(features_student, features_teacher, labels, logits_student, logits_teacher)
