@@ -249,7 +249,7 @@ def test_sinkhorn_epsilon_ladder_to_exact():
     assert errors[0] > errors[1] > errors[2] > 0
 
 
-@settings(max_examples=20)
+@settings(max_examples=8)  # each example runs three Sinkhorn problems to tol 1e-10 in NumPy
 @given(sinkhorn_example())
 def test_sinkhorn_divergence_nonnegative_symmetric_zero(ex):
     """covers("sinkhorn_divergence", "nonnegative") covers("sinkhorn_divergence", "zero_at_equality")
