@@ -19,6 +19,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -n 2 -q
 
 book: $(STAMP)
+	$(BIN)/kd2m-ref verify exact --profile quick
+	$(BIN)/kd2m-ref verify synthetic --profile quick
+	$(BIN)/kd2m-ref verify resnet --profile quick --no-progress
+	$(BIN)/python -m verification.run_distributed_bias --profile quick
 	$(BIN)/jupyter-book build book --warningiserror --nitpick --keep-going
 	@echo "book built: book/_build/html/index.html"
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from . import METRICS, __version__
@@ -17,11 +18,105 @@ def _metrics(args) -> int:
     return 0
 
 
+def _verification_package():
+    """Import the repository's top-level ``verification`` package (not installed with kd2m_ref)."""
+    import importlib
+    from pathlib import Path
+
+    try:
+        return importlib.import_module("verification")
+    except ImportError:
+        root = Path(__file__).resolve().parent.parent
+        if not (root / "verification" / "__init__.py").is_file():
+            raise SystemExit("kd2m-ref verify needs the repository checkout: the experiments live in verification/ "
+                             "at the repository root, beside kd2m_ref/ (install with `pip install -e .` from a clone, "
+                             "or run from the repository root)") from None
+        sys.path.insert(0, str(root))
+        return importlib.import_module("verification")
+
+
+def _verify(args) -> int:
+    import importlib
+    from pathlib import Path
+
+    _verification_package()
+    if args.experiment == "resnet":
+        return _verify_resnet(args)
+    if args.profile == "standard":
+        raise SystemExit("--profile standard is a profile of `verify resnet` only")
+    runner = importlib.import_module(f"verification.run_{args.experiment}")
+    command = f"kd2m-ref verify {args.experiment} --profile {args.profile} --seed {args.seed}" + (
+        f" --out {args.out}" if args.out else "") + (f" --jobs {args.jobs}" if args.jobs > 1 else "")
+    result = runner.run(profile=args.profile, seed=args.seed, out=Path(args.out) if args.out else None, command=command,
+                        jobs=args.jobs)
+    print(runner.summary(result))
+    return 1 if result.get("chain_violations", 0) else 0
+
+
+def _verify_resnet(args) -> int:
+    """``kd2m-ref verify resnet``: the ResNet teacher -> student experiments (issue 7)."""
+    from pathlib import Path
+
+    from verification import run_resnet
+
+    resnet_options = ("profile", "seed", "out", "dataset", "root", "download", "device", "threads", "epochs",
+                      "teacher_epochs", "n_seeds", "width", "losses", "fresh", "no_progress")
+    options = {k: getattr(args, k) for k in resnet_options}
+    command = "kd2m-ref verify resnet" + "".join(
+        f" --{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in options.items()
+        if v is not None and v is not False and not (k == "device" and v == "auto"))
+    result = run_resnet.run(
+        profile=args.profile, seed=args.seed, out=Path(args.out) if args.out else None,
+        command=command, dataset=args.dataset, root=args.root,
+        download=args.download, device=args.device, threads=args.threads, epochs=args.epochs,
+        teacher_epochs=args.teacher_epochs, n_seeds=args.n_seeds, width=args.width,
+        losses=args.losses.split(",") if args.losses else None, progress=not args.no_progress, fresh=args.fresh)
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 reports
+        print(run_resnet.summary(result))
+    return 1 if result["checks"]["must_hold_violations"] else 0
+
+
+def _add_resnet_options(verify) -> None:
+    group = verify.add_argument_group("resnet only")
+    group.add_argument("--dataset", choices=["mnist5k", "cifar10", "cifar100", "svhn"], default=None,
+                       help="default: the profile's (mnist5k, embedded); full needs cifar10|cifar100|svhn")
+    group.add_argument("--root", default=None, help="folder with torchvision's CIFAR/SVHN files")
+    group.add_argument("--download", action="store_true", help="let torchvision download the dataset into --root")
+    group.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (auto: cuda when available)")
+    group.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the profile's)")
+    group.add_argument("--epochs", type=int, default=None, help="override the students' epochs")
+    group.add_argument("--teacher-epochs", type=int, default=None, help="override the teacher's epochs")
+    group.add_argument("--n-seeds", type=int, default=None, help="override the number of student seeds")
+    group.add_argument("--width", type=float, default=None, help="override the width multiplier")
+    group.add_argument("--losses", default=None, help="comma-separated subset of the distillation losses")
+    group.add_argument("--fresh", action="store_true", help="ignore checkpoints (default: resume)")
+    group.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _add_verify(sub) -> None:
+    verify = sub.add_parser("verify", help="check Lemma 1 / Theorem 3.1: exact discrete checks, synthetic populations")
+    verify.add_argument("experiment", choices=["exact", "synthetic", "resnet"],
+                        help="exact: the inequality chain on random discrete measures; synthetic: B1-B4; "
+                             "resnet: teacher -> student with every loss, Theorem 3.1 on held-out data")
+    verify.add_argument("--profile", choices=["smoke", "quick", "standard", "full"], default="quick",
+                        help="quick: minutes on 2 CPU cores (make book); full: the committed run; smoke: tests "
+                             "(resnet: standard = the committed CPU run, full = paper scale, GPU + CIFAR/SVHN)")
+    verify.add_argument("--seed", type=int, default=0, help="random seed (same seed, same JSON)")
+    verify.add_argument("--out", default=None, help="results folder (default verification/results/<profile>)")
+    verify.add_argument("--jobs", type=int, default=1, help="worker processes (exact only; results do not depend on it)")
+    _add_resnet_options(verify)
+    verify.set_defaults(func=_verify)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kd2m-ref", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"kd2m-ref {__version__}")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("metrics", help="list the metric keys, what each returns and its layers").set_defaults(func=_metrics)
+    _add_verify(sub)
+    from .testing.commands import add_commands  # check, selftest (the cross-check kit)
+
+    add_commands(sub)
     return parser
 
 

@@ -34,7 +34,7 @@ class MetricSpec:
 
     ``reference``, ``torch``, ``oracle``, ``strategy`` and ``tolerance`` are dotted paths, resolved
     lazily by the properties of the same name without the ``_path`` suffix.
-    ``strategy(small=False)`` returns a Hypothesis strategy of :class:`kd2m_ref.testing.Example`
+    ``strategy(small=False)`` returns a Hypothesis strategy of :class:`kd2m_ref.testing.examples.Example`
     (``small=True``: sizes the oracle can handle). ``tolerance(example, dtype)`` returns
     ``(rtol, atol)`` for comparing a computation in ``dtype`` with the float64 reference evaluated
     on the same (rounded) inputs. ``properties`` name the property tests that cover the metric
@@ -255,6 +255,7 @@ _SPECS += [
     ),
 ]
 
+#: Every metric key mapped to its :class:`MetricSpec` (also ``kd2m_ref.METRICS``).
 METRICS: dict[str, MetricSpec] = {spec.key: spec for spec in _SPECS}
 
 

@@ -127,9 +127,9 @@ def mmd(xs, xt, *, kernel: str = "gaussian", bandwidth: float | str = "mean", es
     over :math:`i \ne j` divided by :math:`n(n-1)`, :math:`m(m-1)`; unbiased for the population
     MMD^2, can be negative, needs n, m >= 2.
 
-    Kernels (see :func:`kernel_matrix`): ``gaussian`` (default), ``laplacian``, ``linear``,
+    Kernels (see :func:`~kd2m_ref.reference.kernel.kernel_matrix`): ``gaussian`` (default), ``laplacian``, ``linear``,
     ``polynomial`` (``degree``, ``offset``). ``bandwidth`` of the shift-invariant kernels: a positive
-    number s, or a rule evaluated on the batch (see :func:`bandwidth_from_rule`): ``"mean"`` (default,
+    number s, or a rule evaluated on the batch (see :func:`~kd2m_ref.reference.kernel.bandwidth_from_rule`): ``"mean"`` (default,
     the paper's code) or ``"median"``. ``detach_bandwidth`` only matters to the torch layer (whether
     gradients flow through a rule's s; default True, as the paper's code); the value is the same.
     Returns the **square** MMD^2 (not MMD). Samples are uniformly weighted (no ``a``/``b``).

@@ -138,7 +138,7 @@ def joint_wasserstein(xs, xt, *, ys, yt=None, a=None, b=None, p: float = 2.0, be
 
     .. math:: \min_{\gamma \in U(a,b)} \sum_{ij} \gamma_{ij}\big[\|x_i - y_j\|^p + \beta\, L(y_i, y'_j)\big]
 
-    ``label_cost`` in ``onehot`` / ``soft`` / ``cross_entropy`` (see :func:`label_cost_matrix`);
+    ``label_cost`` in ``onehot`` / ``soft`` / ``cross_entropy`` (see :func:`~kd2m_ref.reference.wasserstein.label_cost_matrix`);
     ``beta = 0`` gives :func:`wasserstein`; as ``beta`` grows it tends to the class-conditional value
     with ``prior`` weights (hard labels, equal class masses). ``yt`` defaults to ``ys``.
     """
@@ -178,7 +178,7 @@ def sliced_wasserstein(xs, xt, *, a=None, b=None, p: float = 2.0, n_projections:
                        seed: int = 0) -> float:
     r"""Monte-Carlo sliced OT: :math:`\frac1K\sum_k W_p^p(\theta_k^\top \hat P, \theta_k^\top \hat Q)`.
 
-    Directions :math:`\theta_k` are uniform on the sphere, drawn by :func:`sliced_projections` from
+    Directions :math:`\theta_k` are uniform on the sphere, drawn by :func:`~kd2m_ref.reference.wasserstein.sliced_projections` from
     ``seed`` (the torch version uses the same directions); each 1-D problem is solved exactly.
     Returns the mean of the p-th powers (sliced :math:`SW_p^p`).
     """

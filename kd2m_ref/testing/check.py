@@ -659,7 +659,7 @@ def check(fn: Callable, metric: str, *, params: dict | None = None, backend: str
     fn : callable or torch.nn.Module
         Your implementation: NumPy or torch (``backend="auto"`` tries torch tensors first).
     metric : str
-        A key of :data:`kd2m_ref.METRICS`.
+        A key of :data:`kd2m_ref.registry.METRICS`.
     params : dict, optional
         The conventions your function follows, for the parameters it does not take as arguments
         (e.g. ``{"weights": "prior"}``); parameters it takes are passed the drawn values. Defaults

@@ -154,7 +154,7 @@ def mmd_example(draw, small: bool = False):
     ``small=True``: n, m <= 5 and only examples that float64 resolves to 1e-12 relative: MMD^2 is a
     difference of kernel sums, so its rounding error is u times the kernel mass (see
     :func:`kd2m_ref.reference.kernel.mmd_condition`); kept are equal measures (V = 0 exactly) and
-    examples with mass <= 1e3·|MMD^2|. Nearly equal clouds, outside that, are checked against the
+    examples with ``mass <= 1e3·|MMD^2|``. Nearly equal clouds, outside that, are checked against the
     oracle with the absolute bound in ``tests/reference/test_mmd_kd_properties.py``.
     """
     from hypothesis import assume

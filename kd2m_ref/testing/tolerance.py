@@ -97,8 +97,8 @@ def mmd_tolerance(example, dtype) -> tuple[float, float]:
 
 def hinton_kd_tolerance(example, dtype) -> tuple[float, float]:
     """Hinton KD: each log-softmax entry has absolute error <= u·L, L = 2A + log C + 2 (A the largest
-    |logit|/T); each row sum_c p_c (log p_c - log q_c) then errs by <= u[2L + (L + C + 2) G] with
-    G = max_b sum_c p_c |log p_c - log q_c| (measured on the example), times T^2."""
+    ``|logit|/T``); each row ``sum_c p_c (log p_c - log q_c)`` then errs by <= u[2L + (L + C + 2) G] with
+    ``G = max_b sum_c p_c |log p_c - log q_c|`` (measured on the example), times T^2."""
     from ..reference.logit import log_softmax
 
     us, ut = example.args

@@ -1,6 +1,6 @@
 """``KD2MLoss``: one ``nn.Module`` that trains a student with any distance of the registry.
 
-The metric is looked up by key in :data:`kd2m_ref.METRICS` when the module is built (the registry
+The metric is looked up by key in :data:`kd2m_ref.registry.METRICS` when the module is built (the registry
 names torch callables by dotted path, so there is no import cycle). A metric whose spec ``needs``
 ``"logits"`` compares the logits (``hinton_kd``); every other metric compares the features.
 """
@@ -41,7 +41,7 @@ class KD2MLoss(torch.nn.Module):
     Parameters
     ----------
     metric : str
-        A key of :data:`kd2m_ref.METRICS` (``"wasserstein"``, ``"mmd"``, ``"hinton_kd"``, ...).
+        A key of :data:`kd2m_ref.registry.METRICS` (``"wasserstein"``, ``"mmd"``, ``"hinton_kd"``, ...).
     weight : float
         :math:`\lambda`, the factor of the distance (the paper's code uses ``1e-4`` with ResNet
         features; no default, since the right scale depends on the features).

