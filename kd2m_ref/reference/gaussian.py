@@ -22,6 +22,7 @@ import scipy.linalg
 
 from .._checks import _all_finite, check_choice, check_points, check_positive, check_weights
 from .._classes import class_blocks
+from .wasserstein import _measure
 
 ESTIMATORS = ("mle", "unbiased")
 COVARIANCES = ("full", "diag")
@@ -167,14 +168,6 @@ def gaussian_wasserstein_from_moments(mean_s, mean_t, cov_s, cov_t) -> float:
     return mean_term + procrustes_residual(_sqrt_factor(cov_s), _sqrt_factor(cov_t))
 
 
-def _pair(xs, xt, a, b):
-    xs = check_points(np.asarray(xs), "xs")
-    xt = check_points(np.asarray(xt), "xt", dim=xs.shape[1])
-    a = check_weights(None if a is None else np.asarray(a, dtype=np.float64), "a", xs.shape[0])
-    b = check_weights(None if b is None else np.asarray(b, dtype=np.float64), "b", xt.shape[0])
-    return xs.astype(np.float64), xt.astype(np.float64), a, b
-
-
 def gaussian_wasserstein(xs, xt, *, a=None, b=None, covariance: str = "full", estimator: str = "mle",
                          eps: float = 0.0) -> float:
     r"""Squared W2 between the Gaussians fitted to ``xs`` (student) and ``xt`` (teacher) (paper eq. 5).
@@ -193,7 +186,7 @@ def gaussian_wasserstein(xs, xt, *, a=None, b=None, covariance: str = "full", es
     10.0
     """
     _check_fit_args(estimator, covariance, eps)
-    xs, xt, a, b = _pair(xs, xt, a, b)
+    xs, xt, a, b = _measure(xs, xt, a, b)
     ms, fs = gaussian_factor(xs, a=a, estimator=estimator, eps=eps)
     mt, ft = gaussian_factor(xt, a=b, estimator=estimator, eps=eps)
     mean_term = float(np.sum((ms - mt) ** 2))
@@ -267,7 +260,7 @@ def gaussian_kl(xs, xt, *, a=None, b=None, covariance: str = "full", estimator: 
     """
     _check_fit_args(estimator, covariance, eps)
     check_choice(direction, "direction", DIRECTIONS)
-    xs, xt, a, b = _pair(xs, xt, a, b)
+    xs, xt, a, b = _measure(xs, xt, a, b)
     ms, cs = fit_gaussian(xs, a=a, estimator=estimator, covariance=covariance, eps=eps)
     mt, ct = fit_gaussian(xt, a=b, estimator=estimator, covariance=covariance, eps=eps)
     return _kl(ms, mt, cs, ct, direction, ("the covariance fitted to xs", "the covariance fitted to xt"))
@@ -276,7 +269,7 @@ def gaussian_kl(xs, xt, *, a=None, b=None, covariance: str = "full", estimator: 
 # ---------------------------------------------------------------------------------- class-conditional
 
 def _class_conditional(metric, xs, xt, ys, yt, a, b, weights, **kwargs) -> float:
-    xs, xt, a, b = _pair(xs, xt, a, b)
+    xs, xt, a, b = _measure(xs, xt, a, b)
     total = 0.0
     for blk in class_blocks(ys, yt, len(xs), len(xt), weights=weights, a=a):
         sub_a = None if a is None else a[blk.index_s]

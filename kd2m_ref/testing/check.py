@@ -24,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..registry import METRICS
-from .compare import Comparison, Rejected, compare_example, output_to_float, reference_value
+from .compare import Comparison, ErrorMeasures, Rejected, compare_example, output_to_float, reference_value
 from .examples import Example
 from .tolerance import SAFETY, unit_roundoff
 from .variants import evaluate as evaluate_variants
@@ -64,7 +64,7 @@ class _StopShrinking(BaseException):
 
 
 @dataclass
-class Failure:
+class Failure(ErrorMeasures):
     """One failing example: the inputs your function received (float64 copies), its value or the
     exception it raised, the reference and the tolerance."""
 
@@ -76,18 +76,6 @@ class Failure:
     exception: str | None = None
     kind: str = "value"  # value | exception | gradient_nonfinite | gradient_missing | gradient_mismatch
     detail: str = ""
-
-    @property
-    def error(self) -> float:
-        return abs(self.value - self.reference) if math.isfinite(self.value) else math.inf
-
-    @property
-    def tolerance(self) -> float:
-        return self.atol + self.rtol * abs(self.reference)
-
-    @property
-    def rel_error(self) -> float:
-        return self.error / abs(self.reference) if self.reference else (0.0 if self.error == 0 else math.inf)
 
 
 @dataclass

@@ -22,17 +22,9 @@ class Rejected(Exception):
     """The reference refuses the example (``ValueError``): not a valid input for this metric."""
 
 
-@dataclass
-class Comparison:
-    """One example compared: the implementation's ``value`` against ``reference`` on ``example`` (the
-    inputs as rounded to the computation's dtype), with the tolerance ``atol + rtol * |reference|``."""
-
-    example: Example
-    value: float
-    reference: float
-    rtol: float
-    atol: float
-    output: Any = None
+class ErrorMeasures:
+    """``error``, ``tolerance`` and ``rel_error`` of a value against a reference under ``atol + rtol|ref|``
+    (mixed into dataclasses that have ``value``, ``reference``, ``rtol`` and ``atol``)."""
 
     @property
     def error(self) -> float:
@@ -45,6 +37,19 @@ class Comparison:
     @property
     def rel_error(self) -> float:
         return self.error / abs(self.reference) if self.reference != 0 else (0.0 if self.error == 0 else math.inf)
+
+
+@dataclass
+class Comparison(ErrorMeasures):
+    """One example compared: the implementation's ``value`` against ``reference`` on ``example`` (the
+    inputs as rounded to the computation's dtype), with the tolerance ``atol + rtol * |reference|``."""
+
+    example: Example
+    value: float
+    reference: float
+    rtol: float
+    atol: float
+    output: Any = None
 
     @property
     def ratio(self) -> float:

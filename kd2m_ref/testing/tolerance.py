@@ -166,7 +166,7 @@ def gaussian_kl_tolerance(example, dtype) -> tuple[float, float]:
     u, kw = unit_roundoff(dtype), example.kwargs
     atol = 0.0
     for weight, xs, xt, a, b in _gaussian_blocks(example):
-        (ms, cs), (mt, ct) = _fit(xs, a, kw), _fit(xt, b, kw)
+        (_, cs), (_, ct) = _fit(xs, a, kw), _fit(xt, b, kw)
         if kw.get("covariance", "full") == "diag":
             cs, ct = np.diag(np.diag(cs)), np.diag(np.diag(ct))
         lam_s, lam_t = np.linalg.eigvalsh(cs), np.linalg.eigvalsh(ct)
