@@ -14,6 +14,18 @@ settings.register_profile("deep", max_examples=2000, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") == "true" else "dev"))
 
 
+def _backends() -> list[str]:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return ["reference"]
+    return ["reference", "torch"]
+
+
+#: Layers every bad-input test runs on: the reference, and torch when it is installed.
+BACKENDS = _backends()
+
+
 def covers(key: str, prop: str):
     """Mark a test as covering property ``prop`` of metric ``key`` (checked against the registry)."""
     def mark(fn):

@@ -4,21 +4,13 @@ metric of the registry that takes point clouds."""
 import numpy as np
 import pytest
 
+from conftest import BACKENDS
 from kd2m_ref import METRICS
 
 SAMPLE_KEYS = sorted(k for k, s in METRICS.items() if s.family == "optimal transport")
 RNG = np.random.default_rng(0)
 XS, XT = RNG.normal(size=(6, 3)), RNG.normal(size=(6, 3))
 YS = np.array([0, 0, 1, 1, 2, 2])
-
-
-def _backends():
-    yield "reference"
-    try:
-        import torch  # noqa: F401
-        yield "torch"
-    except ImportError:
-        pass
 
 
 def _call(key, backend, xs=XS, xt=XT, **kwargs):
@@ -51,7 +43,7 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("backend", list(_backends()))
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("key", SAMPLE_KEYS)
 def test_bad_points_and_weights(key, case, backend):
@@ -63,7 +55,7 @@ def test_bad_points_and_weights(key, case, backend):
 LABELLED = [k for k in SAMPLE_KEYS if "labels" in METRICS[k].needs]
 
 
-@pytest.mark.parametrize("backend", list(_backends()))
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("key", LABELLED)
 def test_bad_labels(key, backend):
     with pytest.raises(ValueError, match="ys must have 6 rows"):
@@ -74,13 +66,13 @@ def test_bad_labels(key, backend):
         _call(key, backend, ys=None)
 
 
-@pytest.mark.parametrize("backend", list(_backends()))
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_class_on_one_side_only(backend):
     with pytest.raises(ValueError, match=r"class\(es\) \[2\] appear in ys only"):
         _call("class_conditional_wasserstein", backend, yt=np.array([0, 0, 1, 1, 1, 1]))
 
 
-@pytest.mark.parametrize("backend", list(_backends()))
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("param, value, message", [
     ("p", 0.5, "p must be >= 1"), ("p", -1.0, "p must be a finite positive"),
     ("weights", "mean", "weights must be one of"), ("label_cost", "l1", "label_cost must be one of"),

@@ -4,6 +4,7 @@ singular covariances in KL get a ValueError that suggests ``eps``, never NaN or 
 import numpy as np
 import pytest
 
+from conftest import BACKENDS
 from kd2m_ref import METRICS
 from kd2m_ref import reference as R
 
@@ -11,15 +12,6 @@ GAUSSIAN_KEYS = sorted(k for k, s in METRICS.items() if s.family == "gaussian")
 RNG = np.random.default_rng(0)
 XS, XT = RNG.normal(size=(8, 3)), RNG.normal(size=(8, 3))
 YS = np.array([0, 0, 0, 0, 1, 1, 1, 1])
-
-
-def _backends():
-    yield "reference"
-    try:
-        import torch  # noqa: F401
-        yield "torch"
-    except ImportError:
-        pass
 
 
 def _conv(v):
@@ -61,7 +53,7 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("backend", list(_backends()))
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("key", GAUSSIAN_KEYS)
 def test_bad_samples_and_options(key, case, backend):
@@ -72,21 +64,21 @@ def test_bad_samples_and_options(key, case, backend):
         _call(key, backend, **kwargs)
 
 
-@pytest.mark.parametrize("backend", list(_backends()))
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("key", [k for k in GAUSSIAN_KEYS if "kl" in k])
 def test_bad_direction(key, backend):
     with pytest.raises(ValueError, match="direction must be one of"):
         _call(key, backend, direction="forward")
 
 
-@pytest.mark.parametrize("backend", list(_backends()))
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("key", [k for k in GAUSSIAN_KEYS if "class_conditional" in k])
 def test_class_on_one_side_only(key, backend):
     with pytest.raises(ValueError, match="appear in ys only"):
         _call(key, backend, yt=np.array([0, 0, 0, 0, 0, 0, 0, 0]))
 
 
-@pytest.mark.parametrize("backend", list(_backends()))
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("covariance", ["full", "diag"])
 @pytest.mark.parametrize("case", ["n <= d", "constant feature", "collinear features"])
 def test_kl_singular_covariance_suggests_eps(case, covariance, backend):

@@ -4,20 +4,12 @@ torch (same checks, shared code)."""
 import numpy as np
 import pytest
 
+from conftest import BACKENDS
 from kd2m_ref import METRICS
 
 RNG = np.random.default_rng(0)
 XS, XT = RNG.normal(size=(6, 3)), RNG.normal(size=(5, 3))
 US, UT = RNG.normal(size=(4, 5)), RNG.normal(size=(4, 5))
-
-
-def _backends():
-    yield "reference"
-    try:
-        import torch  # noqa: F401
-        yield "torch"
-    except ImportError:
-        pass
 
 
 def _call(key, backend, a, b, **kwargs):
@@ -48,7 +40,7 @@ MMD_CASES = {
 }
 
 
-@pytest.mark.parametrize("backend", list(_backends()))
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", sorted(MMD_CASES))
 def test_mmd_bad_input(case, backend):
     kwargs, message = MMD_CASES[case]
@@ -71,7 +63,7 @@ KD_CASES = {
 }
 
 
-@pytest.mark.parametrize("backend", list(_backends()))
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", sorted(KD_CASES))
 def test_hinton_kd_bad_input(case, backend):
     kwargs, message = KD_CASES[case]
