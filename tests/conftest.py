@@ -56,3 +56,14 @@ def device(request):
         if not torch.cuda.is_available():
             pytest.skip("no CUDA device on this machine (torch.cuda.is_available() is False)")
     return request.param
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op torch thread for a module of tiny problems (two threads on a busy 2-core machine
+    make them ~10x slower); restored afterwards. Use with ``pytest.mark.usefixtures("one_thread")``."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -13,13 +13,7 @@ from kd2m_ref.torch.examples import DEMO_PARAMS, distill, synthetic_task  # noqa
 TORCH_KEYS = sorted(k for k, s in METRICS.items() if s.torch_path is not None)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These problems are tiny: two intra-op threads on a busy 2-core machine make them ~10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _loss(key, weight=1.0, **kwargs):
