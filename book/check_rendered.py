@@ -1,6 +1,8 @@
 """Open every page of the built book in headless Chromium, as a reader would, and fail on what a
 reader would see broken: console errors, TeX that MathJax did not render (or rendered as an error),
 and images that do not load. Saves a screenshot of each page under ``book/_build/screenshots``.
+Also checks, statically, every internal link of every built page (search and index pages included):
+a relative ``href`` must name an existing file and its ``#fragment`` an ``id`` in that file.
 
 Run after ``jupyter-book build book``: ``python book/check_rendered.py``. Needs ``chromium``
 (Debian package); ``.ci/run`` installs it.
@@ -8,6 +10,7 @@ Run after ``jupyter-book build book``: ``python book/check_rendered.py``. Needs 
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import shutil
@@ -22,6 +25,8 @@ SHOTS = BUILD / "screenshots"
 SKIP = {"genindex.html", "search.html", "py-modindex.html"}
 CONSOLE_ERROR = re.compile(r"CONSOLE.*?(Uncaught|Error|Failed to load resource|404)", re.I)
 RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$")
+HREF = re.compile(r'\bhref="([^"]*)"')
+ID = re.compile(r'\bid="([^"]*)"')
 
 
 def chromium() -> str:
@@ -41,6 +46,28 @@ def _visible_text(dom: str) -> str:
     dom = re.sub(r"<(script|style|mjx-assistive-mml)\b.*?</\1>", "", dom, flags=re.S | re.I)
     dom = re.sub(r"<(pre|code)\b.*?</\1>", "", dom, flags=re.S | re.I)  # code may show TeX on purpose
     return html.unescape(re.sub(r"<[^>]+>", " ", dom))
+
+
+@functools.cache
+def _ids(page: Path) -> set[str]:
+    return {html.unescape(i) for i in ID.findall(page.read_text(errors="replace"))}
+
+
+def check_links(page: Path) -> list[str]:
+    """Internal links of the built HTML (not the browser's DOM): file exists, fragment is an id there."""
+    problems = []
+    for href in sorted(set(HREF.findall(page.read_text(errors="replace")))):
+        link = urlparse(html.unescape(href))
+        if link.scheme or link.netloc or href in ("", "#"):
+            continue  # http(s), mailto, javascript: ... are not ours to check offline
+        target = (page.parent / unquote(link.path)).resolve() if link.path else page
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_file():
+            problems.append(f"broken link: {href} (no such file)")
+        elif link.fragment and target.suffix == ".html" and unquote(link.fragment) not in _ids(target):
+            problems.append(f"broken link: {href} (no id=\"{unquote(link.fragment)}\" in {target.name})")
+    return problems
 
 
 def check_page(browser: str, page: Path) -> list[str]:
@@ -76,18 +103,17 @@ def main() -> int:
         sys.exit(f"check_rendered: {HTML} does not exist; build the book first")
     browser = chromium()
     SHOTS.mkdir(parents=True, exist_ok=True)
-    pages = sorted(p for p in HTML.rglob("*.html")
-                   if p.name not in SKIP and not any(part.startswith("_") for part in p.relative_to(HTML).parts)
-                   and "http-equiv=\"Refresh\"" not in p.read_text()[:500])
+    pages = sorted(p for p in HTML.rglob("*.html") if not any(part.startswith("_") for part in p.relative_to(HTML).parts))
     failed = 0
     for page in pages:
-        problems = check_page(browser, page)
+        in_browser = page.name not in SKIP and "http-equiv=\"Refresh\"" not in page.read_text()[:500]
+        problems = (check_page(browser, page) if in_browser else []) + check_links(page)
         status = "ok" if not problems else "FAIL"
         print(f"{status:4s} {page.relative_to(HTML)}")
         for problem in problems:
             print(f"     - {problem}")
         failed += bool(problems)
-    print(f"{len(pages) - failed} passed, {failed} failed (browser check of the built book; screenshots in {SHOTS})")
+    print(f"{len(pages) - failed} passed, {failed} failed (browser and link check of the built book; screenshots in {SHOTS})")
     return 1 if failed else 0
 
 
