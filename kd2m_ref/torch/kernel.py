@@ -1,6 +1,6 @@
 """Differentiable MMD^2 in torch; conventions of :func:`kd2m_ref.reference.mmd`.
 
-Distances come from :func:`~kd2m_ref.torch._common.pairwise_cost` (explicit differences, finite
+Distances come from :func:`~kd2m_ref.torch._common.pairwise_cost` (no cancellation for close points, finite
 gradients at coincident points), so the gradient is finite where student equals teacher, and a
 bandwidth rule differentiated through (``detach_bandwidth=False``) is finite too.
 """
