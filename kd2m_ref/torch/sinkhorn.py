@@ -25,19 +25,21 @@ def _entropic_cost(xs, xt, a, b, p, epsilon, max_iter, tol, symmetric=False):
     log_a, log_b = torch.log(a), torch.log(b)
     tol = _effective_tol(tol, cost.dtype, len(a))
     with torch.no_grad():
-        c, la, lb = cost.detach(), log_a.detach(), log_b.detach()
+        # Row marginals of the plan of (f, g) are a * exp((f - T(g)) / eps), T the row update, so the
+        # stopping test reuses the next update; column marginals are exact after each column update.
+        k, la, lb = -cost.detach() / epsilon, log_a.detach(), log_b.detach()
         f, g = torch.zeros_like(la), torch.zeros_like(lb)
         err = float("inf")
         for _ in range(int(max_iter)):
-            if symmetric:  # a measure against itself: averaged update, see the reference
-                f = g = 0.5 * (f - epsilon * torch.logsumexp(la[None, :] + (f[None, :] - c) / epsilon, dim=1))
-            else:
-                f = -epsilon * torch.logsumexp(lb[None, :] + (g[None, :] - c) / epsilon, dim=1)
-                g = -epsilon * torch.logsumexp(la[:, None] + (f[:, None] - c) / epsilon, dim=0)
-            log_plan = la[:, None] + lb[None, :] + (f[:, None] + g[None, :] - c) / epsilon
-            err = float((torch.logsumexp(log_plan, dim=1).exp() - la.exp()).abs().sum())
+            f_next = -epsilon * torch.logsumexp(k + (lb + g / epsilon)[None, :], dim=1)
+            err = float((la.exp() * torch.expm1((f - f_next) / epsilon)).abs().sum())
             if err < tol:
                 break
+            if symmetric:  # a measure against itself: averaged update, see the reference
+                f = g = 0.5 * (f + f_next)
+            else:
+                f = f_next
+                g = -epsilon * torch.logsumexp(k + (la + f / epsilon)[:, None], dim=0)
         else:
             warnings.warn(
                 f"Sinkhorn did not converge in max_iter={max_iter} iterations (marginal error {err:.2e} > "
