@@ -120,10 +120,15 @@ def sliced_wasserstein(xs, xt, *, a=None, b=None, p: float = 2.0, n_projections:
     if int(n_projections) < 1:
         raise ValueError(f"n_projections must be a positive integer; got {n_projections}")
     check_p(p)
+    uniform_pairs = a is None and b is None and len(xs) == len(xt)
     xs, xt, a, b = measure(xs, xt, a, b)
     theta = torch.as_tensor(sliced_projections(xs.shape[1], int(n_projections), seed).T,
                             dtype=xs.dtype, device=xs.device)
-    return wasserstein_1d(xs @ theta, xt @ theta, a, b, p).mean()
+    ps, pt = xs @ theta, xt @ theta
+    if uniform_pairs:  # equal uniform weights: the 1-D plan pairs the sorted projections
+        diff = torch.sort(ps, dim=0).values - torch.sort(pt, dim=0).values
+        return (diff.abs() ** p).mean()
+    return wasserstein_1d(ps, pt, a, b, p).mean()
 
 
 __all__ = ["class_conditional_wasserstein", "exact_ot", "joint_wasserstein", "sliced_wasserstein",
