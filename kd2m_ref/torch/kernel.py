@@ -32,7 +32,7 @@ def kernel_matrix(x: torch.Tensor, y: torch.Tensor, *, kernel: str = "gaussian",
                   offset: float = 1.0) -> torch.Tensor:
     """Kernel matrix; ``bandwidth`` a number or a 0-d tensor. See :func:`kd2m_ref.reference.kernel.kernel_matrix`."""
     if kernel == "gaussian":
-        return torch.exp(-pairwise_cost(x, y, 2.0) / (2 * bandwidth**2))
+        return torch.exp(pairwise_cost(x, y, 2.0) * (-0.5 / bandwidth**2))
     if kernel == "laplacian":
         return torch.exp(-pairwise_cost(x, y, 1.0) / bandwidth)
     gram = x @ y.T
