@@ -18,28 +18,29 @@ def _metrics(args) -> int:
     return 0
 
 
-def _verification_package():
-    """Import the repository's top-level ``verification`` package (not installed with kd2m_ref)."""
+def _repository_package(name: str):
+    """Import a top-level package of the repository checkout (``verification``, ``benchmarks``: not
+    installed with kd2m_ref)."""
     import importlib
     from pathlib import Path
 
     try:
-        return importlib.import_module("verification")
+        return importlib.import_module(name)
     except ImportError:
         root = Path(__file__).resolve().parent.parent
-        if not (root / "verification" / "__init__.py").is_file():
-            raise SystemExit("kd2m-ref verify needs the repository checkout: the experiments live in verification/ "
-                             "at the repository root, beside kd2m_ref/ (install with `pip install -e .` from a clone, "
-                             "or run from the repository root)") from None
+        if not (root / name / "__init__.py").is_file():
+            raise SystemExit(f"this command needs the repository checkout: {name}/ lives at the repository root, "
+                             "beside kd2m_ref/ (install with `pip install -e .` from a clone, or run from the "
+                             "repository root)") from None
         sys.path.insert(0, str(root))
-        return importlib.import_module("verification")
+        return importlib.import_module(name)
 
 
 def _verify(args) -> int:
     import importlib
     from pathlib import Path
 
-    _verification_package()
+    _repository_package("verification")
     if args.experiment == "resnet":
         return _verify_resnet(args)
     if args.profile == "standard":
@@ -108,12 +109,22 @@ def _add_verify(sub) -> None:
     verify.set_defaults(func=_verify)
 
 
+def _bench(argv: list[str]) -> int:
+    """``kd2m-ref bench ...``: its options are those of ``benchmarks/run.py`` (forwarded as they are)."""
+    _repository_package("benchmarks")
+    from benchmarks import run
+
+    return run.main(argv)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kd2m-ref", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"kd2m-ref {__version__}")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("metrics", help="list the metric keys, what each returns and its layers").set_defaults(func=_metrics)
     _add_verify(sub)
+    sub.add_parser("bench", help="speed, accuracy and memory against POT, GeomLoss and naive code (options: "
+                                 "kd2m-ref bench --help)")
     from .testing.commands import add_commands  # check, selftest (the cross-check kit)
 
     add_commands(sub)
@@ -121,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        return _bench(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):

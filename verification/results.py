@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-LIBRARIES = ("kd2m-ref", "numpy", "scipy", "pot", "torch", "hypothesis", "matplotlib", "tqdm")
+LIBRARIES = ("kd2m-ref", "numpy", "scipy", "pot", "geomloss", "torch", "hypothesis", "matplotlib", "tqdm")
 
 
 def _git(*args: str) -> str | None:

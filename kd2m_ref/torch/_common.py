@@ -42,7 +42,11 @@ class _SquaredDistances(torch.autograd.Function):
         # |u|^2 + |v|^2 - 2 u.v loses about d·eps·(|u|^2 + |v|^2) absolutely: relative to sq that is at
         # most 2 d·eps wherever sq >= (|u|^2 + |v|^2) / 2. The other entries (near pairs, among them
         # student = teacher) are recomputed from explicit differences of the unshifted inputs.
-        i, j = torch.nonzero(sq < norms.mul_(0.5), as_tuple=True)
+        near = sq < norms.mul_(0.5)
+        if xs is xt:  # a cloud against itself: the diagonal is exactly zero
+            sq.fill_diagonal_(0.0)
+            near.fill_diagonal_(False)
+        i, j = torch.nonzero(near, as_tuple=True)
         rows = max(1, _CHUNK // max(1, xs.shape[1]))
         for k in range(0, len(i), rows):
             ik, jk = i[k:k + rows], j[k:k + rows]

@@ -123,17 +123,32 @@ def gaussian_wasserstein_from_moments(mean_s, mean_t, cov_s, cov_t) -> torch.Ten
     return mean_term + procrustes_residual(_sqrt_factor(cov_s), _sqrt_factor(cov_t))
 
 
+class _ExpMinusOneMinus(torch.autograd.Function):
+    """Forward by a Taylor series for |z| < 1/2 (no cancellation), backward d/dz = expm1(z) (accurate)."""
+
+    @staticmethod
+    def forward(ctx, z):
+        ctx.save_for_backward(z)
+        small = z.abs() < 0.5
+        zs = torch.where(small, z, torch.zeros_like(z))
+        series = torch.zeros_like(z)
+        terms = 10 if torch.finfo(z.dtype).eps > 1e-10 else 18  # truncation < u relative to z^2/2
+        for k in range(terms, 2, -1):
+            series = zs / k * (1.0 + series)
+        series = zs * zs / 2 * (1.0 + series)
+        zl = torch.where(small, torch.zeros_like(z), z)
+        return torch.where(small, series, torch.expm1(zl) - zl)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (z,) = ctx.saved_tensors
+        return grad * torch.expm1(z)
+
+
 def exp_minus_one_minus(z: torch.Tensor) -> torch.Tensor:
-    r""":math:`e^z - 1 - z` without cancellation near 0 (Taylor series for |z| < 1/2); differentiable."""
-    small = z.abs() < 0.5
-    zs = torch.where(small, z, torch.zeros_like(z))
-    series = torch.zeros_like(z)
-    terms = 10 if torch.finfo(z.dtype).eps > 1e-10 else 18  # truncation < u relative to z^2/2
-    for k in range(terms, 2, -1):
-        series = zs / k * (1.0 + series)
-    series = zs * zs / 2 * (1.0 + series)
-    zl = torch.where(small, torch.zeros_like(z), z)
-    return torch.where(small, series, torch.expm1(zl) - zl)
+    r""":math:`e^z - 1 - z` without cancellation near 0 (Taylor series for |z| < 1/2); differentiable,
+    with derivative :math:`e^z - 1`."""
+    return _ExpMinusOneMinus.apply(z)
 
 
 def _cholesky(cov: torch.Tensor, name: str) -> torch.Tensor:
