@@ -4,7 +4,9 @@ One run measures kd2m_ref's torch losses and their peers on the same inputs; it 
 provenance: machine, threads, load, library versions) and the figures the book's Performance page shows.
 
     kd2m-ref bench --quick                 # ~4 min on 2 CPU cores
-    kd2m-ref bench                         # the full grid (n up to 1024, d up to 2048, float32 and float64)
+    kd2m-ref bench                         # the full grid (n up to 1024, d up to 2048, float32 and float64):
+                                           # over an hour on 2 CPU cores (POT's log-domain Sinkhorn alone
+                                           # takes ~70 s per call at n = 1024 in float64)
     kd2m-ref bench --device cuda           # the same suite on a GPU (benchmarks/gpu.sh runs it in one call)
 """
 
