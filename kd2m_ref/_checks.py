@@ -11,9 +11,13 @@ import numpy as np
 
 
 def _all_finite(x) -> bool:
+    """One fast reduction first: a finite sum implies finite entries (NaN or inf would propagate); only
+    a non-finite sum (a bad entry, or an overflow of finite ones) pays for the elementwise test."""
     if hasattr(x, "isfinite") and not isinstance(x, np.ndarray):  # torch.Tensor
-        return bool(x.isfinite().all())
-    return bool(np.isfinite(x).all())
+        x = x.detach()
+        return bool(x.sum().isfinite()) or bool(x.isfinite().all())
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.sum(x))) or bool(np.isfinite(x).all())
 
 
 def _is_floating(x) -> bool:
