@@ -63,7 +63,7 @@ class _SquaredDistances(torch.autograd.Function):
 
 
 def pairwise_cost(xs: torch.Tensor, xt: torch.Tensor, p: float = 2.0) -> torch.Tensor:
-    r"""Ground cost :math:`C_{ij} = \|x_i - y_j\|_2^p` from explicit differences.
+    r"""Ground cost :math:`C_{ij} = \|x_i - y_j\|_2^p` without cancellation for close points.
 
     The :math:`\|x\|^2 + \|y\|^2 - 2x^\top y` expansion (one matmul) is used only where it cannot cancel
     (after a common shift, for entries at least half the sum of the squared norms); closer pairs are

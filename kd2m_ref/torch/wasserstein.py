@@ -2,8 +2,8 @@
 
 Exact OT: the plan is solved in float64 on the CPU, by scipy's assignment solver for equal uniform
 clouds (as the reference: the oracle and POT are the independent checks there) and by POT's network
-simplex otherwise (weights renormalised in float64, so float32 inputs are never "infeasible"); the value ``<plan, C>`` is formed on the
-input's device and dtype. Gradients: w.r.t. points through ``C`` at the fixed optimal plan (Danskin);
+simplex otherwise (weights renormalised in float64, so float32 inputs are never "infeasible"); the
+value ``<plan, C>`` is formed on the input's device and dtype. Gradients: w.r.t. points through ``C`` at the fixed optimal plan (Danskin);
 w.r.t. weights through the centred dual potentials.
 """
 
@@ -19,14 +19,20 @@ from ..reference.wasserstein import LABEL_COSTS, sliced_projections
 from ._common import measure, pairwise_cost
 
 
+def _equal_uniform(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Same number of points, every weight equal, no gradient wanted w.r.t. the weights: then an
+    optimal plan is a permutation (Birkhoff), in 1-D the one pairing sorted values."""
+    return (len(a) == len(b) and not (a.requires_grad or b.requires_grad)
+            and bool((a == a[0]).all()) and bool((b == b[0]).all()))
+
+
 def exact_ot(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Exact OT value ``min <plan, cost>`` over couplings of the probability vectors ``a``, ``b``.
 
-    Equal sizes with uniform, constant weights: an optimal plan is a permutation (Birkhoff), found by
-    scipy's ``linear_sum_assignment`` (faster than the network simplex there); otherwise POT's ``emd``.
+    Equal uniform weights: the optimal permutation from scipy's ``linear_sum_assignment`` (faster than
+    the network simplex there); otherwise POT's ``emd``.
     """
-    if (cost.shape[0] == cost.shape[1] and not (a.requires_grad or b.requires_grad)
-            and bool((a == a[0]).all()) and bool((b == b[0]).all())):
+    if _equal_uniform(a, b):
         rows, cols = linear_sum_assignment(cost.detach().cpu().double().numpy())
         return cost[torch.as_tensor(rows, device=cost.device), torch.as_tensor(cols, device=cost.device)].mean()
     a64 = a.detach().cpu().double().numpy()
@@ -111,7 +117,11 @@ def joint_wasserstein(xs, xt, *, ys, yt=None, a=None, b=None, p: float = 2.0, be
 
 def wasserstein_1d(u: torch.Tensor, v: torch.Tensor, a: torch.Tensor, b: torch.Tensor, p: float) -> torch.Tensor:
     r"""Exact 1-D :math:`W_p^p` for each column of ``u`` (n, K) and ``v`` (m, K), by merging the quantile
-    breakpoints of the two measures; differentiable w.r.t. points and weights. Returns shape (K,)."""
+    breakpoints of the two measures (equal uniform weights: by pairing sorted values); differentiable
+    w.r.t. points and weights. Returns shape (K,)."""
+    if _equal_uniform(a, b):
+        diff = torch.sort(u, dim=0).values - torch.sort(v, dim=0).values
+        return (diff.square() if p == 2 else diff.abs() ** p).mean(0)
     su, iu = torch.sort(u, dim=0, stable=True)
     sv, iv = torch.sort(v, dim=0, stable=True)
     cu, cv = torch.cumsum(a[iu], 0), torch.cumsum(b[iv], 0)
@@ -130,15 +140,10 @@ def sliced_wasserstein(xs, xt, *, a=None, b=None, p: float = 2.0, n_projections:
     if int(n_projections) < 1:
         raise ValueError(f"n_projections must be a positive integer; got {n_projections}")
     check_p(p)
-    uniform_pairs = a is None and b is None and len(xs) == len(xt)
     xs, xt, a, b = measure(xs, xt, a, b)
     theta = torch.as_tensor(sliced_projections(xs.shape[1], int(n_projections), seed).T,
                             dtype=xs.dtype, device=xs.device)
-    ps, pt = xs @ theta, xt @ theta
-    if uniform_pairs:  # equal uniform weights: the 1-D plan pairs the sorted projections
-        diff = torch.sort(ps, dim=0).values - torch.sort(pt, dim=0).values
-        return (diff.square() if p == 2 else diff.abs() ** p).mean()
-    return wasserstein_1d(ps, pt, a, b, p).mean()
+    return wasserstein_1d(xs @ theta, xt @ theta, a, b, p).mean()
 
 
 __all__ = ["class_conditional_wasserstein", "exact_ot", "joint_wasserstein", "sliced_wasserstein",
