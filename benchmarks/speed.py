@@ -49,9 +49,8 @@ def time_case(metric: str, n: int, d: int, dtype: torch.dtype, device: str, *, r
     timed = [i for i in impls if i.name in times and times[i.name][0] < slow_s]
     per_round = sum(times[i.name][0] for i in timed) or 1e-3
     n_rounds = int(np.clip(budget_s / per_round, 3, rounds))
-    for name in times:
-        if any(i.name == name for i in timed):
-            times[name] = []  # the warm-up call is not a measurement
+    for impl in timed:
+        times[impl.name] = []  # the warm-up call is not a measurement (it stays one for the slow ones)
     for r in range(n_rounds if timed else 0):
         for impl in timed[r % len(timed):] + timed[:r % len(timed)]:
             times[impl.name].append(fwd_bwd(impl, xs, xt, device)[0])
