@@ -49,3 +49,10 @@ def test_bench_command_rejects_an_unknown_part():
     out = subprocess.run([sys.executable, "-m", "kd2m_ref.cli", "bench", "--parts", "speed,bogus"],
                          capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 2 and "--parts: unknown ['bogus']" in out.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is visible")
+def test_bench_command_says_when_no_cuda_device_is_visible():
+    out = subprocess.run([sys.executable, "-m", "kd2m_ref.cli", "bench", "--device", "cuda"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 2 and "--device cuda: no CUDA device is visible" in out.stderr
