@@ -99,17 +99,15 @@ def check_hard_labels(y, name: str, n: int):
     return y
 
 
-def check_choice(value, name: str, choices):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {sorted(choices)}; got {value!r}")
-    return value
-
-
-def check_positive(value, name: str, *, strict: bool = True):
-    ok = value > 0 if strict else value >= 0
-    if not (np.isfinite(value) and ok):
-        raise ValueError(f"{name} must be a finite {'positive' if strict else 'non-negative'} number; got {value!r}")
-    return value
+def as_array(x, name: str, dtype=None) -> np.ndarray:
+    """A NumPy array from an array, a nested list or a torch tensor (detached, copied to the CPU: the
+    reference computes a value, never a gradient); ValueError naming ``name`` otherwise."""
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch.Tensor, without importing torch
+        x = x.detach().cpu().numpy()
+    try:
+        return np.asarray(x, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be an array of numbers; got {type(x).__name__} ({exc})") from None
 
 
 def _to_numpy(x):
@@ -118,9 +116,51 @@ def _to_numpy(x):
     return x.detach().cpu().numpy()
 
 
-def check_p(p):
-    """Ground-cost exponent: finite and >= 1 (W_p is a metric only for p >= 1)."""
-    check_positive(p, "p")
-    if p < 1:
-        raise ValueError(f"p must be >= 1 for W_p to be a metric; got {p}")
-    return p
+def check_logits(u, name: str, like=None):
+    """(batch, classes) floating, finite logits; the same shape as ``like`` when given."""
+    if getattr(u, "ndim", None) != 2:
+        raise ValueError(f"{name} must be a 2-D array of shape (batch, n_classes); got shape "
+                         f"{tuple(getattr(u, 'shape', ()))}")
+    if not _is_floating(u):
+        raise ValueError(f"{name} must have a floating dtype; got {u.dtype}")
+    if u.shape[0] == 0 or u.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one row and one class; got shape {tuple(u.shape)}")
+    if like is not None and tuple(u.shape) != tuple(like.shape):
+        raise ValueError(f"{name} has shape {tuple(u.shape)} but logits_student has {tuple(like.shape)}: "
+                         "one row per sample and the same classes on both sides")
+    if not _all_finite(u):
+        raise ValueError(f"{name} contains NaN or inf")
+    return u
+
+
+def check_moments(mean_s, mean_t, cov_s, cov_t):
+    """Means (d,) and covariances (d, d) symmetric PSD, or variances (d,) >= 0, finite; returns float64
+    NumPy copies (the torch layer validates through them and keeps its tensors)."""
+    mean_s, mean_t = as_array(mean_s, "mean_s", np.float64), as_array(mean_t, "mean_t", np.float64)
+    cov_s, cov_t = as_array(cov_s, "cov_s", np.float64), as_array(cov_t, "cov_t", np.float64)
+    if mean_s.ndim != 1:
+        raise ValueError(f"mean_s must be a 1-D array of length d; got shape {mean_s.shape}")
+    d = mean_s.shape[0]
+    if mean_t.shape != (d,):
+        raise ValueError(f"mean_t must have shape ({d},) like mean_s; got {mean_t.shape}")
+    for name, cov in (("cov_s", cov_s), ("cov_t", cov_t)):
+        if cov.shape not in ((d,), (d, d)):
+            raise ValueError(f"{name} must have shape ({d}, {d}) (full) or ({d},) (variances); got {cov.shape}")
+        if not _all_finite(cov):
+            raise ValueError(f"{name} contains NaN or inf")
+    if cov_s.ndim != cov_t.ndim:
+        raise ValueError("cov_s and cov_t must both be full (d, d) matrices or both variance vectors (d,)")
+    for name, m in (("mean_s", mean_s), ("mean_t", mean_t)):
+        if not _all_finite(m):
+            raise ValueError(f"{name} contains NaN or inf")
+    for name, cov in (("cov_s", cov_s), ("cov_t", cov_t)):
+        if cov.ndim == 1:
+            if np.any(cov < 0):
+                raise ValueError(f"{name} has negative variances")
+            continue
+        scale = max(np.abs(cov).max(), np.finfo(float).tiny)
+        if np.abs(cov - cov.T).max() > 1e-12 * scale:
+            raise ValueError(f"{name} must be symmetric")
+        if np.linalg.eigvalsh(cov).min() < -1e-12 * d * scale:
+            raise ValueError(f"{name} must be positive semi-definite (it has a negative eigenvalue)")
+    return mean_s, mean_t, cov_s, cov_t

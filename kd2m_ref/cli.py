@@ -59,7 +59,14 @@ def _verify_resnet(args) -> int:
     from pathlib import Path
 
     from verification import run_resnet
+    from verification.resnet.train import LOSSES
 
+    losses = args.losses.split(",") if args.losses else None
+    unknown = sorted(set(losses or ()) - set(LOSSES))
+    if unknown:
+        print(f"kd2m-ref: error: --losses: unknown loss(es) {unknown}; choose from {', '.join(LOSSES)}",
+              file=sys.stderr)
+        return 2
     resnet_options = ("profile", "seed", "out", "dataset", "root", "download", "device", "threads", "epochs",
                       "teacher_epochs", "n_seeds", "width", "losses", "fresh", "no_progress")
     options = {k: getattr(args, k) for k in resnet_options}
@@ -71,23 +78,24 @@ def _verify_resnet(args) -> int:
         command=command, dataset=args.dataset, root=args.root,
         download=args.download, device=args.device, threads=args.threads, epochs=args.epochs,
         teacher_epochs=args.teacher_epochs, n_seeds=args.n_seeds, width=args.width,
-        losses=args.losses.split(",") if args.losses else None, progress=not args.no_progress, fresh=args.fresh)
+        losses=losses, progress=not args.no_progress, fresh=args.fresh)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 reports
         print(run_resnet.summary(result))
     return 1 if result["checks"]["must_hold_violations"] else 0
 
 
 def _add_resnet_options(verify) -> None:
+    from .testing.commands import positive_int
     group = verify.add_argument_group("resnet only")
     group.add_argument("--dataset", choices=["mnist5k", "cifar10", "cifar100", "svhn"], default=None,
                        help="default: the profile's (mnist5k, embedded); full needs cifar10|cifar100|svhn")
     group.add_argument("--root", default=None, help="folder with torchvision's CIFAR/SVHN files")
     group.add_argument("--download", action="store_true", help="let torchvision download the dataset into --root")
     group.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (auto: cuda when available)")
-    group.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the profile's)")
-    group.add_argument("--epochs", type=int, default=None, help="override the students' epochs")
-    group.add_argument("--teacher-epochs", type=int, default=None, help="override the teacher's epochs")
-    group.add_argument("--n-seeds", type=int, default=None, help="override the number of student seeds")
+    group.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: the profile's)")
+    group.add_argument("--epochs", type=positive_int, default=None, help="override the students' epochs")
+    group.add_argument("--teacher-epochs", type=positive_int, default=None, help="override the teacher's epochs")
+    group.add_argument("--n-seeds", type=positive_int, default=None, help="override the number of student seeds")
     group.add_argument("--width", type=float, default=None, help="override the width multiplier")
     group.add_argument("--losses", default=None, help="comma-separated subset of the distillation losses")
     group.add_argument("--fresh", action="store_true", help="ignore checkpoints (default: resume)")
@@ -95,6 +103,8 @@ def _add_resnet_options(verify) -> None:
 
 
 def _add_verify(sub) -> None:
+    from .testing.commands import positive_int
+
     verify = sub.add_parser("verify", help="check Lemma 1 / Theorem 3.1: exact discrete checks, synthetic populations")
     verify.add_argument("experiment", choices=["exact", "synthetic", "resnet"],
                         help="exact: the inequality chain on random discrete measures; synthetic: B1-B4; "
@@ -104,7 +114,7 @@ def _add_verify(sub) -> None:
                              "(resnet: standard = the committed CPU run, full = paper scale, GPU + CIFAR/SVHN)")
     verify.add_argument("--seed", type=int, default=0, help="random seed (same seed, same JSON)")
     verify.add_argument("--out", default=None, help="results folder (default verification/results/<profile>)")
-    verify.add_argument("--jobs", type=int, default=1, help="worker processes (exact only; results do not depend on it)")
+    verify.add_argument("--jobs", type=positive_int, default=1, help="worker processes (exact only; results do not depend on it)")
     _add_resnet_options(verify)
     verify.set_defaults(func=_verify)
 

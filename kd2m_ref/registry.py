@@ -96,9 +96,12 @@ _AB = {"a": Param(None, "source sample weights (normalised; uniform if None)"),
        "b": Param(None, "target sample weights (normalised; uniform if None)")}
 _WEIGHTS = Param("uniform", "class weights: 'uniform' (1/K present classes, paper), 'prior' (n_c/n, theory), "
                             "'sum' (1 each, paper's code)")
-_SINKHORN = {"epsilon": Param(0.1, "entropic regularisation, in cost units"),
-             "max_iter": Param(1000, "iteration cap; a SinkhornNotConverged warning when reached"),
-             "tol": Param(1e-9, "stop when the marginal L1 error is below tol")}
+_SINKHORN = {"epsilon": Param(0.1, "entropic regularisation, in cost units (or relative, below)"),
+             "relative_epsilon": Param(False, "True: epsilon in units of the batch's mean cost sum_ij a_i b_j C_ij "
+                                              "(scale-free; no gradient through it)"),
+             "max_iter": Param(1000, "iteration cap over the whole ε-scaling schedule; when reached, a "
+                                     "SinkhornNotConverged warning states the certified gap of the upper bound returned"),
+             "tol": Param(1e-9, "stop when the L1 marginal error (rows + columns) is at most tol")}
 
 _SPECS = [
     MetricSpec(
@@ -140,18 +143,22 @@ _SPECS = [
         formula=r"\mathrm{OT}_\varepsilon=\min_{\gamma\in U(a,b)}\langle\gamma,C\rangle+\varepsilon\,"
                 r"\mathrm{KL}(\gamma\|a\otimes b)",
         reference_path=_R + "sinkhorn", torch_path=_T + "sinkhorn", oracle_path=None,
-        strategy_path=_S + "sinkhorn_example", tolerance_path=_TOL + "sinkhorn_tolerance", returns="OT_eps",
+        strategy_path=_S + "sinkhorn_example", tolerance_path=_TOL + "sinkhorn_tolerance",
+        returns="OT_eps (unconverged: an upper bound)",
         params={"p": _P, **_SINKHORN, **_AB},
-        properties=("tends_to_exact", "ge_exact", "gradcheck", "small_epsilon_finite"),
+        properties=("tends_to_exact", "ge_exact", "gradcheck", "small_epsilon_finite", "unconverged_is_upper_bound",
+                    "relative_epsilon_converges", "low_precision_in_float32"),
     ),
     MetricSpec(
         key="sinkhorn_divergence", family="optimal transport", title="Debiased Sinkhorn divergence",
         formula=r"S_\varepsilon=\mathrm{OT}_\varepsilon(a,b)-\tfrac12\mathrm{OT}_\varepsilon(a,a)"
                 r"-\tfrac12\mathrm{OT}_\varepsilon(b,b)",
         reference_path=_R + "sinkhorn_divergence", torch_path=_T + "sinkhorn_divergence", oracle_path=None,
-        strategy_path=_S + "sinkhorn_example", tolerance_path=_TOL + "sinkhorn_tolerance", returns="S_eps",
+        strategy_path=_S + "sinkhorn_example", tolerance_path=_TOL + "sinkhorn_tolerance",
+        returns="S_eps (unconverged: an upper bound)",
         params={"p": _P, **_SINKHORN, **_AB},
-        properties=("nonnegative", "zero_at_equality", "symmetry", "tends_to_exact", "gradcheck"),
+        properties=("nonnegative", "zero_at_equality", "symmetry", "tends_to_exact", "gradcheck",
+                    "near_diagonal_nonnegative"),
     ),
     MetricSpec(
         key="sliced_wasserstein", family="optimal transport", title="Sliced Wasserstein (Monte Carlo)",

@@ -1,13 +1,22 @@
-"""Hypothesis profiles (DESIGN.md §6): ``ci`` (derandomised, bounded; default when CI=true) and
-``deep`` (many examples; ``HYPOTHESIS_PROFILE=deep pytest``), ``dev`` otherwise."""
+"""Hypothesis profiles: ``ci`` (derandomised, bounded; the default when CI=true), ``dev`` (random,
+the default otherwise: must pass on any seed, ``make fuzz`` runs many) and ``deep`` (many examples;
+``HYPOTHESIS_PROFILE=deep pytest``). Shared inputs of the registry-driven tests."""
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pytest
 from hypothesis import HealthCheck, settings
 
-_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+from kd2m_ref import METRICS
+
+# filter_too_much: the coordinate strategy filters out tiny magnitudes on purpose (squares that underflow),
+# and an (n, d) array of up to ~300 entries trips the check on some random seeds.
+_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                     HealthCheck.filter_too_much])
 settings.register_profile("ci", max_examples=40, derandomize=True, print_blob=True, **_COMMON)
 settings.register_profile("dev", max_examples=40, **_COMMON)
 settings.register_profile("deep", max_examples=2000, **_COMMON)
@@ -45,7 +54,50 @@ def covered_properties() -> set[tuple[str, str]]:
     return found
 
 
-import pytest  # noqa: E402
+
+# One valid call of every registry key, and one converter to each layer's types (the bad-input table
+# and the low-precision tests start from these).
+RNG = np.random.default_rng(0)
+XS, XT = RNG.normal(size=(8, 3)), RNG.normal(size=(8, 3))
+YS = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+US, UT = RNG.normal(size=(4, 5)), RNG.normal(size=(4, 5))
+
+
+def valid_call(key: str) -> tuple[list, dict]:
+    """A call of ``key`` that succeeds: NumPy positional inputs and keywords."""
+    spec = METRICS[key]
+    if "logits" in spec.needs:
+        return [US, UT], {}
+    kwargs = {"ys": YS} if "labels" in spec.needs else {}
+    if "epsilon" in spec.params:
+        kwargs.update(epsilon=0.1, relative_epsilon=True)  # converges well within the default budget
+    if "kl" in key:
+        kwargs["eps"] = 0.1  # nonsingular per-class covariances; singularity has its own test
+    return [XS, XT], kwargs
+
+
+@dataclass(frozen=True)
+class Raw:
+    """An input passed to the layer exactly as it is (e.g. a NumPy array into the torch layer)."""
+
+    value: object
+
+
+def to_layer(value, backend: str):
+    """NumPy arrays become tensors for the torch layer; everything else passes as it is."""
+    if isinstance(value, Raw):
+        return value.value
+    if backend == "torch" and isinstance(value, np.ndarray) and value.dtype.kind in "fiu":
+        import torch
+
+        return torch.tensor(value)
+    return value
+
+
+def call(key: str, backend: str, args, kwargs):
+    spec = METRICS[key]
+    fn = spec.reference if backend == "reference" else spec.torch
+    return fn(*(to_layer(v, backend) for v in args), **{k: to_layer(v, backend) for k, v in kwargs.items()})
 
 
 @pytest.fixture(scope="session", params=["cpu", "cuda"])

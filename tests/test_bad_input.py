@@ -1,86 +1,243 @@
-"""Bad input gets a ValueError naming the argument, in the reference and in torch, for every sample
-metric of the registry that takes point clouds."""
+"""Every input gets the right number or a clear error naming the argument, in every layer.
+
+One table drives it: each :class:`Case` says which metric keys it applies to (from the registry: the
+parameters a key takes, whether it needs labels or logits), how it changes a valid call, and either
+the ``ValueError`` message it must raise or that it must give the same number as the valid call.
+One converter turns the NumPy inputs into each layer's types.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pytest
 
-from conftest import BACKENDS
+from conftest import BACKENDS, US, UT, XS, XT, YS, Raw, call, to_layer, valid_call
 from kd2m_ref import METRICS
+from kd2m_ref import reference as R
 
-SAMPLE_KEYS = sorted(k for k, s in METRICS.items() if s.family == "optimal transport")
-RNG = np.random.default_rng(0)
-XS, XT = RNG.normal(size=(6, 3)), RNG.normal(size=(6, 3))
-YS = np.array([0, 0, 1, 1, 2, 2])
-
-
-def _call(key, backend, xs=XS, xt=XT, **kwargs):
-    spec = METRICS[key]
-    if "labels" in spec.needs:
-        kwargs.setdefault("ys", YS)
-    fn = spec.reference if backend == "reference" else spec.torch
-    if backend == "torch":
-        import torch
-
-        def conv(v):
-            if isinstance(v, np.ndarray):
-                return torch.tensor(v) if v.dtype.kind in "fiu" else v
-            return v
-        xs, xt, kwargs = conv(xs), conv(xt), {k: conv(v) for k, v in kwargs.items()}
-    return fn(xs, xt, **kwargs)
+@dataclass(frozen=True)
+class Case:
+    name: str
+    applies: Callable[[str], bool]
+    change: Callable[[list, dict], None]  # edits (args, kwargs) of the valid call in place
+    error: str | None = None  # regex of the ValueError; None: same number as the valid call
+    backends: tuple[str, ...] = ("reference", "torch")
 
 
-CASES = {
-    "nan in xs": (dict(xs=np.where(np.eye(6, 3) > 0, np.nan, XS)), "xs contains NaN"),
-    "inf in xt": (dict(xt=np.where(np.eye(6, 3) > 0, np.inf, XT)), "xt contains NaN or inf"),
-    "1-D xs": (dict(xs=XS[:, 0]), "xs must be a 2-D array"),
-    "3-D xt": (dict(xt=XT[None]), "xt must be a 2-D array"),
-    "mismatched features": (dict(xt=XT[:, :2]), "xt has 2 features but the other input has 3"),
-    "empty xs": (dict(xs=XS[:0]), "xs must have at least 1 row"),
-    "integer xs": (dict(xs=np.ones((6, 3), dtype=np.int64)), "xs must have a floating dtype"),
-    "negative weights": (dict(a=np.array([1.0, -1, 1, 1, 1, 1])), "a has negative weights"),
-    "zero-sum weights": (dict(b=np.zeros(6)), "b sums to zero"),
-    "weights wrong length": (dict(a=np.ones(5)), "a must be a 1-D array of length 6"),
-}
+def takes(param):
+    return lambda key: param in METRICS[key].params
+
+
+def needs(what):
+    return lambda key: what in METRICS[key].needs
+
+
+def samples(key):
+    return "logits" not in METRICS[key].needs
+
+
+def args_(i, value):
+    def change(args, kwargs):
+        args[i] = value(args[i]) if callable(value) else value
+    return change
+
+
+def kw(**values):
+    def change(args, kwargs):
+        for k, v in values.items():
+            kwargs[k] = v(kwargs.get(k)) if callable(v) else v
+    return change
+
+
+def _requires_grad(x):
+    import torch
+
+    return torch.tensor(x, requires_grad=True)
+
+
+CASES = [
+    # points
+    Case("nan in xs", samples, args_(0, np.where(np.eye(8, 3) > 0, np.nan, XS)), "xs contains NaN"),
+    Case("inf in xt", samples, args_(1, np.where(np.eye(8, 3) > 0, np.inf, XT)), "xt contains NaN or inf"),
+    Case("1-D xs", samples, args_(0, XS[:, 0]), "xs must be a 2-D array"),
+    Case("3-D xt", samples, args_(1, XT[None]), "xt must be a 2-D array"),
+    Case("mismatched features", samples, args_(1, XT[:, :2]), "xt has 2 features but the other input has 3"),
+    Case("empty xt", lambda k: samples(k) and "labels" not in METRICS[k].needs, args_(1, XT[:0]),
+         "xt must have at least 1 row"),
+    Case("integer xs", samples, args_(0, np.ones((8, 3), dtype=np.int64)), "xs must have a floating dtype"),
+    Case("numpy into torch", samples, args_(0, Raw(XS)), "xs must be a torch.Tensor", backends=("torch",)),
+    Case("nested list into reference", samples, args_(0, lambda x: x.tolist()), None, backends=("reference",)),
+    Case("tensor requiring grad into reference", samples, args_(0, _requires_grad), None, backends=("reference",)),
+    # weights
+    Case("negative weights", takes("a"), kw(a=np.array([1.0, -1, 1, 1, 1, 1, 1, 1])), "a has negative weights"),
+    Case("zero-sum weights", takes("b"), kw(b=np.zeros(8)), "b sums to zero"),
+    Case("weights wrong length", takes("a"), kw(a=np.ones(5)), "a must be a 1-D array of length 8"),
+    Case("weights as a list", takes("a"), kw(a=[1.0] * 8), None),
+    Case("weights as a string", takes("a"), kw(a="uniform"), "a must be"),
+    Case("zero weight on a whole class", lambda k: takes("a")(k) and needs("labels")(k) and "joint" not in k,
+         kw(a=np.array([0.0, 0, 0, 0, 1, 1, 1, 1])), "a sums to zero on class 0"),
+    # labels
+    Case("labels wrong length", needs("labels"), kw(ys=YS[:5]), "ys must have 8 rows"),
+    Case("negative labels", needs("labels"), kw(ys=YS - 1), "ys has negative class indices"),
+    Case("labels missing", needs("labels"), kw(ys=None), "ys is required"),
+    Case("labels as a list", needs("labels"), kw(ys=YS.tolist()), None),
+    Case("class on one side only", lambda k: needs("labels")(k) and "joint" not in k,
+         kw(yt=np.array([0, 0, 0, 0, 0, 0, 0, 0])), r"class\(es\) \[1\] appear in ys only"),
+    Case("num_classes too small", takes("label_cost"), kw(num_classes=1), "num_classes=1 is too small"),
+    Case("num_classes zero", takes("label_cost"), kw(num_classes=0), "num_classes must be an integer >= 1"),
+    # parameters: type and range, one message per parameter in every layer
+    Case("p below 1", takes("p"), kw(p=0.5), "p must be >= 1"),
+    Case("p negative", takes("p"), kw(p=-1.0), "p must be a finite positive"),
+    Case("p as a string", takes("p"), kw(p="2"), "p must be a real number"),
+    Case("p as a bool", takes("p"), kw(p=True), "p must be a real number"),
+    Case("weights option", takes("weights"), kw(weights="mean"), "weights must be one of"),
+    Case("label_cost option", takes("label_cost"), kw(label_cost="l1"), "label_cost must be one of"),
+    Case("beta negative", takes("beta"), kw(beta=-1.0), "beta must be a finite non-negative"),
+    Case("epsilon zero", takes("epsilon"), kw(epsilon=0.0), "epsilon must be a finite positive"),
+    Case("max_iter fractional", takes("max_iter"), kw(max_iter=2.5), "max_iter must be an integer >= 1"),
+    Case("max_iter zero", takes("max_iter"), kw(max_iter=0), "max_iter must be an integer >= 1"),
+    Case("tol negative", takes("tol"), kw(tol=-1e-9), "tol must be a finite positive"),
+    Case("relative_epsilon not a bool", takes("relative_epsilon"), kw(relative_epsilon="yes"),
+         "relative_epsilon must be True or False"),
+    Case("seed negative", takes("seed"), kw(seed=-1), "seed must be a non-negative integer"),
+    Case("seed fractional", takes("seed"), kw(seed=1.5), "seed must be a non-negative integer"),
+    Case("n_projections zero", takes("n_projections"), kw(n_projections=0), "n_projections must be an integer >= 1"),
+    Case("covariance option", takes("covariance"), kw(covariance="diagonal"), "covariance must be one of"),
+    Case("gaussian estimator option", takes("covariance"), kw(estimator="n-1"), "estimator must be one of"),
+    Case("eps negative", takes("eps"), kw(eps=-1.0), "eps must be a finite non-negative number"),
+    Case("eps nan", takes("eps"), kw(eps=float("nan")), "eps must be a finite non-negative number"),
+    Case("direction option", takes("direction"), kw(direction="forward"), "direction must be one of"),
+    Case("unbiased with one sample", takes("covariance"),
+         lambda a, k: (a.__setitem__(0, XS[:1]), a.__setitem__(1, XT[:1]), k.update(estimator="unbiased"),
+                       k.update(ys=YS[:1]) if "ys" in k else None), "estimator='unbiased' needs at least 2 samples"),
+    # MMD
+    Case("unbiased MMD with one row", takes("kernel"), lambda a, k: (a.__setitem__(0, XS[:1]),
+                                                                     k.update(estimator="unbiased")),
+         "xs must have at least 2 row"),
+    Case("unknown kernel", takes("kernel"), kw(kernel="rbf"), "kernel must be one of"),
+    Case("unknown MMD estimator", takes("kernel"), kw(estimator="v"), "estimator must be one of"),
+    Case("unknown bandwidth rule", takes("bandwidth"), kw(bandwidth="silverman"), "bandwidth must be one of"),
+    Case("negative bandwidth", takes("bandwidth"), kw(bandwidth=-1.0), "bandwidth must be a finite positive number"),
+    Case("zero bandwidth", takes("bandwidth"), kw(bandwidth=0.0), "bandwidth must be a finite positive number"),
+    Case("infinite bandwidth", takes("bandwidth"), kw(bandwidth=float("inf")), "bandwidth must be a finite positive"),
+    Case("non-integer degree", takes("degree"), kw(kernel="polynomial", degree=1.5), "degree must be an integer >= 1"),
+    Case("zero degree", takes("degree"), kw(kernel="polynomial", degree=0), "degree must be an integer >= 1"),
+    Case("negative offset", takes("offset"), kw(kernel="polynomial", offset=-1.0), "offset must be a finite non-negative"),
+    Case("detach_bandwidth not a bool", takes("detach_bandwidth"), kw(detach_bandwidth="no"),
+         "detach_bandwidth must be True or False"),
+    # logits
+    Case("1-D student logits", needs("logits"), args_(0, US[0]), "logits_student must be a 2-D array"),
+    Case("logit shapes differ", needs("logits"), args_(1, UT[:, :4]),
+         r"logits_teacher has shape \(4, 4\) but logits_student has \(4, 5\)"),
+    Case("fewer teacher rows", needs("logits"), args_(1, UT[:3]), "logits_teacher has shape"),
+    Case("inf in teacher logits", needs("logits"), args_(1, np.where(np.eye(4, 5) > 0, np.inf, UT)),
+         "logits_teacher contains NaN or inf"),
+    Case("integer logits", needs("logits"), args_(0, np.ones((4, 5), dtype=np.int64)),
+         "logits_student must have a floating dtype"),
+    Case("no classes", needs("logits"), lambda a, k: (a.__setitem__(0, US[:, :0]), a.__setitem__(1, UT[:, :0])),
+         "logits_student must have at least one row and one class"),
+    Case("zero temperature", takes("temperature"), kw(temperature=0.0), "temperature must be a finite positive"),
+    Case("temperature as a string", takes("temperature"), kw(temperature="4"), "temperature must be a real number"),
+    Case("numpy logits into torch", needs("logits"), args_(0, Raw(US)), "logits_student must be a torch.Tensor",
+         backends=("torch",)),
+]
+
+PARAMS = [pytest.param(key, case, backend, id=f"{key}-{case.name}-{backend}")
+          for case in CASES for key in sorted(METRICS) if case.applies(key)
+          for backend in case.backends if backend in BACKENDS]
+
+
+def test_every_key_has_cases():
+    """The table is not vacuous: every key meets at least five cases in every layer."""
+    for key in METRICS:
+        for backend in BACKENDS:
+            assert sum(1 for p in PARAMS if p.values[0] == key and p.values[2] == backend) >= 5, (key, backend)
+
+
+@pytest.mark.parametrize("key, case, backend", PARAMS)
+def test_bad_input_table(key, case, backend):
+    args, kwargs = valid_call(key)
+    args, kwargs = list(args), dict(kwargs)
+    case.change(args, kwargs)
+    if case.error is not None:
+        with pytest.raises(ValueError, match=case.error):
+            call(key, backend, args, kwargs)
+        return
+    expected = float(call(key, backend, *valid_call(key)))
+    assert float(call(key, backend, args, kwargs)) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def test_torch_inputs_must_share_dtype():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError, match="xs and xt must share dtype"):
+        METRICS["mmd"].torch(torch.tensor(XS), torch.tensor(XT, dtype=torch.float32))
+    with pytest.raises(ValueError, match="logits_student and logits_teacher must share dtype"):
+        METRICS["hinton_kd"].torch(torch.tensor(US), torch.tensor(UT, dtype=torch.float32))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("case", sorted(CASES))
-@pytest.mark.parametrize("key", SAMPLE_KEYS)
-def test_bad_points_and_weights(key, case, backend):
-    kwargs, message = CASES[case]
-    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
-        _call(key, backend, **kwargs)
+@pytest.mark.parametrize("covariance", ["full", "diag"])
+@pytest.mark.parametrize("case", ["n <= d", "constant feature", "collinear features"])
+def test_kl_singular_covariance_suggests_eps(case, covariance, backend):
+    """A singular fitted covariance: ValueError naming the side and suggesting eps; eps > 0 then works."""
+    xs, xt = XS.copy(), XT.copy()
+    if case == "n <= d":  # diagonal: singular only for a single sample (zero variances)
+        xs, xt = (xs[:3], xt[:3]) if covariance == "full" else (xs[:1], xt[:1])
+    elif case == "constant feature":
+        xt[:, 1] = 2.0
+    else:
+        if covariance == "diag":
+            pytest.skip("collinear features are not singular for the diagonal covariance")
+        xt[:, 2] = xt[:, 0] - xt[:, 1]
+    with pytest.raises(ValueError, match="singular.*eps|zero variance.*eps"):
+        call("gaussian_kl", backend, [xs, xt], dict(covariance=covariance, eps=0.0))
+    value = float(call("gaussian_kl", backend, [xs, xt], dict(covariance=covariance, eps=1e-3)))
+    assert np.isfinite(value) and value > 0
 
 
-LABELLED = [k for k in SAMPLE_KEYS if "labels" in METRICS[k].needs]
+MOMENT_CASES = [
+    ("wasserstein", (np.zeros(2), np.zeros(2), np.array([[1.0, 0.5], [0.0, 1.0]]), np.eye(2)), "cov_s must be symmetric"),
+    ("wasserstein", (np.zeros(2), np.zeros(2), np.eye(2), np.diag([1.0, -1.0])), "cov_t must be positive semi-definite"),
+    ("wasserstein", (np.zeros(2), np.zeros(2), np.ones(2), np.array([1.0, -1.0])), "cov_t has negative variances"),
+    ("wasserstein", (np.zeros(2), np.zeros(3), np.eye(2), np.eye(2)), "mean_t must have shape"),
+    ("kl", (np.zeros(2), np.zeros(2), np.eye(2), np.ones(2)), "both be full"),
+    ("kl", (np.zeros(2), np.zeros(2), np.eye(3), np.eye(2)), "cov_s must have shape"),
+    ("kl", (np.zeros(2), np.zeros(2), np.diag([1.0, 0.0]), np.eye(2)), "cov_s is singular.*eps"),
+    ("kl", (np.array([np.nan, 0.0]), np.zeros(2), np.eye(2), np.eye(2)), "mean_s contains NaN"),
+]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("key", LABELLED)
-def test_bad_labels(key, backend):
-    with pytest.raises(ValueError, match="ys must have 6 rows"):
-        _call(key, backend, ys=YS[:5])
-    with pytest.raises(ValueError, match="ys has negative class indices"):
-        _call(key, backend, ys=YS - 1)
-    with pytest.raises(ValueError, match="ys is required"):
-        _call(key, backend, ys=None)
+@pytest.mark.parametrize("which, moments, message", MOMENT_CASES)
+def test_moments_form_bad_input(which, moments, message, backend):
+    """The parameter-level forms validate alike in both layers."""
+    if backend == "reference":
+        fn = R.gaussian_wasserstein_from_moments if which == "wasserstein" else R.gaussian_kl_from_moments
+    else:
+        import kd2m_ref.torch as T
+
+        fn = T.gaussian_wasserstein_from_moments if which == "wasserstein" else T.gaussian_kl_from_moments
+    with pytest.raises(ValueError, match=message):
+        fn(*(to_layer(m, backend) for m in moments))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_class_on_one_side_only(backend):
-    with pytest.raises(ValueError, match=r"class\(es\) \[2\] appear in ys only"):
-        _call("class_conditional_wasserstein", backend, yt=np.array([0, 0, 1, 1, 1, 1]))
+def test_torch_moments_must_be_tensors():
+    pytest.importorskip("torch")
+    import kd2m_ref.torch as T
+
+    with pytest.raises(ValueError, match="mean_s must be a torch.Tensor"):
+        T.gaussian_wasserstein_from_moments(np.zeros(2), np.zeros(2), np.eye(2), np.eye(2))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("param, value, message", [
-    ("p", 0.5, "p must be >= 1"), ("p", -1.0, "p must be a finite positive"),
-    ("weights", "mean", "weights must be one of"), ("label_cost", "l1", "label_cost must be one of"),
-    ("epsilon", 0.0, "epsilon must be a finite positive"), ("beta", -1.0, "beta must be a finite non-negative"),
-])
-def test_bad_parameters(backend, param, value, message):
-    keys = [k for k in SAMPLE_KEYS if param in METRICS[k].params]
-    assert keys
-    for key in keys:
-        with pytest.raises(ValueError, match=message):
-            _call(key, backend, **{param: value})
+def test_table_fails_when_a_check_is_removed(monkeypatch):
+    """Planted error: without its parameter check, the Sinkhorn reference runs on ``max_iter=2.5`` and
+    the table's case for it fails."""
+    case = next(c for c in CASES if c.name == "max_iter fractional")
+    test_bad_input_table("sinkhorn", case, "reference")
+    monkeypatch.setattr(sys.modules["kd2m_ref.reference.sinkhorn"], "check_sinkhorn_params", lambda *args: None)
+    with pytest.raises(pytest.fail.Exception, match="DID NOT RAISE"):
+        test_bad_input_table("sinkhorn", case, "reference")

@@ -204,3 +204,25 @@ def test_pytest_plugin_fixture(user_module):
                           "--kd2m-examples", "8", "test_user.py"], capture_output=True, text=True, cwd=user_module)
     assert "1 failed, 1 passed" in out.stdout, out.stdout + out.stderr
     assert "missing_T2" in out.stdout
+
+
+def _exit_code(argv):
+    """main()'s return value, or the code of argparse's SystemExit."""
+    try:
+        return main(argv)
+    except SystemExit as stop:
+        return stop.code
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--examples", "0"], "--examples: expected a positive integer, got 0"),
+    (["--param", "temperature=-1"], "--param: temperature must be a finite positive"),
+    (["--param", "direction=foo"], "--param: direction must be one of"),
+    (["--device", "cuda"], "no CUDA device here"),
+])
+def test_cli_check_usage_errors_exit_2(user_module, capsys, argv, message):
+    """Bad options are usage errors (exit 2, the reason on stderr), never a traceback or a verdict."""
+    if "cuda" in argv and torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: --device cuda is valid here")
+    assert _exit_code(["check", "my_losses:kd", "--metric", "hinton_kd", *argv]) == 2
+    assert message in capsys.readouterr().err

@@ -18,3 +18,18 @@ def test_metrics_lists_every_key(capsys):
 
 def test_no_command_is_a_usage_error(capsys):
     assert main([]) == 2
+
+
+def _exit_code(argv):
+    try:
+        return main(argv)
+    except SystemExit as stop:
+        return stop.code
+
+
+def test_verify_usage_errors_exit_2(capsys):
+    """Bad verify options are usage errors with the reason, before any experiment runs."""
+    assert _exit_code(["verify", "exact", "--jobs", "0"]) == 2
+    assert "--jobs: expected a positive integer, got 0" in capsys.readouterr().err
+    assert _exit_code(["verify", "resnet", "--losses", "wasserstein,foo"]) == 2
+    assert "unknown loss(es) ['foo']" in capsys.readouterr().err

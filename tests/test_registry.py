@@ -41,3 +41,30 @@ def test_import_without_torch():
             "print(sorted(kd2m_ref.METRICS))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def _cross_imports(source: str, other: str) -> list[str]:
+    """The modules of ``kd2m_ref.<other>`` that a module of a sibling layer imports."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            module = ("kd2m_ref." if node.level == 2 else "") + (node.module or "")
+            if module == f"kd2m_ref.{other}" or module.startswith(f"kd2m_ref.{other}."):
+                found.append(module)
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.startswith(f"kd2m_ref.{other}")]
+    return found
+
+
+def test_layers_do_not_import_each_other():
+    """reference/ and torch/ share rules through kd2m_ref._conventions only, never import each other."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "kd2m_ref"
+    for layer, other in (("reference", "torch"), ("torch", "reference")):
+        for path in (root / layer).glob("*.py"):
+            assert _cross_imports(path.read_text(), other) == [], path
+    # planted: the import the torch layer used to make is caught
+    assert _cross_imports("from ..reference.sinkhorn import SinkhornNotConverged", "reference")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
-from kd2m_ref._classes import class_blocks
+from kd2m_ref._conventions import class_blocks
 from kd2m_ref.reference.wasserstein import cost_matrix, ot_plan
 
 SQRT2 = math.sqrt(2.0)
@@ -97,7 +97,7 @@ def w1(cost: np.ndarray, a=None, b=None) -> float:
 
 def class_conditional_w1(zs, zt, y, ground, w=None) -> float:
     r""":math:`\sum_c \hat p_c\,W_1^d(\hat P_S^c,\hat P_T^c)` with :math:`\hat p_c=\sum_{i:y_i=c}w_i`
-    (``prior`` weights of :func:`kd2m_ref._classes.class_blocks`); ``ground(x, y)`` returns the cost matrix."""
+    (``prior`` weights of :func:`kd2m_ref._conventions.class_blocks`); ``ground(x, y)`` returns the cost matrix."""
     total = 0.0
     for blk in class_blocks(np.asarray(y), None, len(zs), len(zt), weights="prior", a=w):
         sub = None if w is None else np.asarray(w, np.float64)[blk.index_s]

@@ -13,7 +13,7 @@ import itertools
 import mpmath as mp
 import numpy as np
 
-from ..reference.wasserstein import sliced_projections
+from .._conventions import sliced_projections
 
 DPS = 50
 MAX_PERMUTATION_N = 7

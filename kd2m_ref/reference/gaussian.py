@@ -20,28 +20,16 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from .._checks import _all_finite, check_choice, check_points, check_positive, check_weights
-from .._classes import class_blocks
+from .._checks import as_array, check_moments, check_points, check_weights
+from .._conventions import (GAUSSIAN_DIRECTIONS, SINGULAR_HINT, check_choice, check_gaussian_params,
+                            class_blocks)
 from .wasserstein import _measure
-
-ESTIMATORS = ("mle", "unbiased")
-COVARIANCES = ("full", "diag")
-DIRECTIONS = ("student_teacher", "teacher_student")
-
-_SINGULAR_HINT = ("the KL divergence between Gaussians needs nonsingular covariances (batch size n > d "
-                  "features, no constant or collinear features); pass eps > 0 to add eps * I (a ridge)")
 
 
 # --------------------------------------------------------------------------------------------- fitting
 
 def _normalised_weights(w, n: int) -> np.ndarray:
     return np.full(n, 1.0 / n) if w is None else np.asarray(w, dtype=np.float64) / np.sum(w)
-
-
-def _check_fit_args(estimator, covariance, eps):
-    check_choice(estimator, "estimator", ESTIMATORS)
-    check_choice(covariance, "covariance", COVARIANCES)
-    check_positive(eps, "eps", strict=False)
 
 
 def gaussian_factor(x, *, a=None, estimator: str = "mle", eps: float = 0.0):
@@ -81,8 +69,8 @@ def fit_gaussian(x, *, a=None, estimator: str = "mle", covariance: str = "full",
     >>> float(m[0]), float(v[0])
     (1.0, 1.0)
     """
-    _check_fit_args(estimator, covariance, eps)
-    x = check_points(np.asarray(x), "x")
+    check_gaussian_params(covariance, estimator, eps)
+    x = check_points(as_array(x, "x"), "x")
     check_weights(None if a is None else np.asarray(a, dtype=np.float64), "a", x.shape[0])
     mean, f = gaussian_factor(x, a=a, estimator=estimator, eps=eps)
     return mean, (np.sum(f * f, axis=0) if covariance == "diag" else f.T @ f)
@@ -111,37 +99,6 @@ def procrustes_residual(fs: np.ndarray, ft: np.ndarray) -> float:
     return float(np.sum(residual * residual))
 
 
-def _check_moments(mean_s, mean_t, cov_s, cov_t):
-    mean_s, mean_t = np.asarray(mean_s, dtype=np.float64), np.asarray(mean_t, dtype=np.float64)
-    cov_s, cov_t = np.asarray(cov_s, dtype=np.float64), np.asarray(cov_t, dtype=np.float64)
-    if mean_s.ndim != 1:
-        raise ValueError(f"mean_s must be a 1-D array of length d; got shape {mean_s.shape}")
-    d = mean_s.shape[0]
-    if mean_t.shape != (d,):
-        raise ValueError(f"mean_t must have shape ({d},) like mean_s; got {mean_t.shape}")
-    for name, cov in (("cov_s", cov_s), ("cov_t", cov_t)):
-        if cov.shape not in ((d,), (d, d)):
-            raise ValueError(f"{name} must have shape ({d}, {d}) (full) or ({d},) (variances); got {cov.shape}")
-        if not _all_finite(cov):
-            raise ValueError(f"{name} contains NaN or inf")
-    if cov_s.ndim != cov_t.ndim:
-        raise ValueError("cov_s and cov_t must both be full (d, d) matrices or both variance vectors (d,)")
-    for name, m in (("mean_s", mean_s), ("mean_t", mean_t)):
-        if not _all_finite(m):
-            raise ValueError(f"{name} contains NaN or inf")
-    for name, cov in (("cov_s", cov_s), ("cov_t", cov_t)):
-        if cov.ndim == 1:
-            if np.any(cov < 0):
-                raise ValueError(f"{name} has negative variances")
-            continue
-        scale = max(np.abs(cov).max(), np.finfo(float).tiny)
-        if np.abs(cov - cov.T).max() > 1e-12 * scale:
-            raise ValueError(f"{name} must be symmetric")
-        if np.linalg.eigvalsh(cov).min() < -1e-12 * d * scale:
-            raise ValueError(f"{name} must be positive semi-definite (it has a negative eigenvalue)")
-    return mean_s, mean_t, cov_s, cov_t
-
-
 def _sqrt_factor(cov: np.ndarray) -> np.ndarray:
     """Symmetric square root of a PSD matrix from its eigen-decomposition (eigenvalues clamped at 0)."""
     lam, vec = np.linalg.eigh((cov + cov.T) / 2)
@@ -159,7 +116,7 @@ def gaussian_wasserstein_from_moments(mean_s, mean_t, cov_s, cov_t) -> float:
     cancellation). Variance vectors ((d,)) give the diagonal formula
     :math:`\|\mu_S - \mu_T\|^2 + \|\sigma_S - \sigma_T\|^2`. Returns the **squared** distance.
     """
-    mean_s, mean_t, cov_s, cov_t = _check_moments(mean_s, mean_t, cov_s, cov_t)
+    mean_s, mean_t, cov_s, cov_t = check_moments(mean_s, mean_t, cov_s, cov_t)
     mean_term = float(np.sum((mean_s - mean_t) ** 2))
     if cov_s.ndim == 1:
         return mean_term + float(np.sum((np.sqrt(cov_s) - np.sqrt(cov_t)) ** 2))
@@ -185,7 +142,7 @@ def gaussian_wasserstein(xs, xt, *, a=None, b=None, covariance: str = "full", es
     >>> float(gaussian_wasserstein(np.array([[0.0], [2.0]]), np.array([[1.0], [5.0]])))
     10.0
     """
-    _check_fit_args(estimator, covariance, eps)
+    check_gaussian_params(covariance, estimator, eps)
     xs, xt, a, b = _measure(xs, xt, a, b)
     ms, fs = gaussian_factor(xs, a=a, estimator=estimator, eps=eps)
     mt, ft = gaussian_factor(xt, a=b, estimator=estimator, eps=eps)
@@ -223,15 +180,15 @@ def gaussian_kl_from_moments(mean_s, mean_t, cov_s, cov_t, *, direction: str = "
     ``"teacher_student"`` swaps the roles. Variance vectors give the diagonal formula. A singular
     covariance raises ``ValueError`` (the KL is infinite); add a ridge ``eps`` when fitting.
     """
-    check_choice(direction, "direction", DIRECTIONS)
-    return _kl(*_check_moments(mean_s, mean_t, cov_s, cov_t), direction, ("cov_s", "cov_t"))
+    check_choice(direction, "direction", GAUSSIAN_DIRECTIONS)
+    return _kl(*check_moments(mean_s, mean_t, cov_s, cov_t), direction, ("cov_s", "cov_t"))
 
 
 def _kl(mean_s, mean_t, cov_s, cov_t, direction, names) -> float:
     for name, cov in zip(names, (cov_s, cov_t)):
         lam = cov if cov.ndim == 1 else np.linalg.eigvalsh((cov + cov.T) / 2)
         if lam.min() <= lam.size * np.finfo(float).eps * max(lam.max(), 0.0) or lam.max() <= 0:
-            raise ValueError(f"{name} is singular (smallest eigenvalue {lam.min():.3e}): " + _SINGULAR_HINT)
+            raise ValueError(f"{name} is singular (smallest eigenvalue {lam.min():.3e}): " + SINGULAR_HINT)
     if direction == "teacher_student":
         mean_s, mean_t, cov_s, cov_t = mean_t, mean_s, cov_t, cov_s
     dm = mean_s - mean_t
@@ -258,8 +215,8 @@ def gaussian_kl(xs, xt, *, a=None, b=None, covariance: str = "full", estimator: 
     + \ln(\sigma_{T,i}^2/\sigma_{S,i}^2)]`. A singular fitted covariance (n <= d, constant or collinear
     features) raises ``ValueError``: pass ``eps > 0`` for the ridge :math:`\Sigma + \varepsilon I`.
     """
-    _check_fit_args(estimator, covariance, eps)
-    check_choice(direction, "direction", DIRECTIONS)
+    check_gaussian_params(covariance, estimator, eps)
+    check_choice(direction, "direction", GAUSSIAN_DIRECTIONS)
     xs, xt, a, b = _measure(xs, xt, a, b)
     ms, cs = fit_gaussian(xs, a=a, estimator=estimator, covariance=covariance, eps=eps)
     mt, ct = fit_gaussian(xt, a=b, estimator=estimator, covariance=covariance, eps=eps)
@@ -271,7 +228,7 @@ def gaussian_kl(xs, xt, *, a=None, b=None, covariance: str = "full", estimator: 
 def _class_conditional(metric, xs, xt, ys, yt, a, b, weights, **kwargs) -> float:
     xs, xt, a, b = _measure(xs, xt, a, b)
     total = 0.0
-    for blk in class_blocks(ys, yt, len(xs), len(xt), weights=weights, a=a):
+    for blk in class_blocks(ys, yt, len(xs), len(xt), weights=weights, a=a, b=b):
         sub_a = None if a is None else a[blk.index_s]
         sub_b = None if b is None else b[blk.index_t]
         total += blk.weight * metric(xs[blk.index_s], xt[blk.index_t], a=sub_a, b=sub_b, **kwargs)

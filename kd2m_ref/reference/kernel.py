@@ -14,30 +14,9 @@ import math
 
 import numpy as np
 
-from .._checks import check_choice, check_points, check_positive
+from .._checks import as_array, check_points
+from .._conventions import BANDWIDTH_RULES, SHIFT_INVARIANT, check_choice, check_mmd_params
 from .wasserstein import cost_matrix
-
-KERNELS = ("gaussian", "laplacian", "linear", "polynomial")
-SHIFT_INVARIANT = ("gaussian", "laplacian")
-ESTIMATORS = ("biased", "unbiased")
-BANDWIDTH_RULES = ("mean", "median")
-
-
-def check_mmd_params(kernel, bandwidth, estimator, degree, offset):
-    """Validate the MMD keywords (shared with the torch layer); ValueError naming the argument."""
-    check_choice(kernel, "kernel", KERNELS)
-    check_choice(estimator, "estimator", ESTIMATORS)
-    if isinstance(bandwidth, str):
-        check_choice(bandwidth, "bandwidth", BANDWIDTH_RULES)
-    else:
-        try:
-            check_positive(float(bandwidth), "bandwidth")
-        except (TypeError, ValueError):
-            raise ValueError(f"bandwidth must be a positive number or one of {list(BANDWIDTH_RULES)}; "
-                             f"got {bandwidth!r}") from None
-    if isinstance(degree, bool) or not float(degree).is_integer() or degree < 1:
-        raise ValueError(f"degree must be a positive integer; got {degree!r}")
-    check_positive(offset, "offset", strict=False)
 
 
 def _rule_value(dists: list[np.ndarray], rule: str, n_z: int) -> float:
@@ -79,7 +58,15 @@ def kernel_matrix(x, y, *, kernel: str = "gaussian", bandwidth: float = 1.0, deg
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     if kernel in SHIFT_INVARIANT:
         sq = cost_matrix(x, y, 2)
-        return np.exp(-sq / (2.0 * bandwidth**2)) if kernel == "gaussian" else np.exp(-np.sqrt(sq) / bandwidth)
+        s = float(bandwidth)
+        # distances are divided by s before anything else, so s**2 is never formed: any finite s > 0
+        # works (1e-300: 0 off coincident points, 1 on them; 1e300: 1). An overflow of sq / s means
+        # ||x-y||^2/s^2 > sq/s > 1.8e308 (s < 1 there), an underflow ||x-y||^2/s^2 < 2.2e-308: the
+        # kernel is then 0, resp. 1, exactly as e^{-inf} and e^{-0} give.
+        with np.errstate(over="ignore", under="ignore"):
+            if kernel == "gaussian":
+                return np.exp(-0.5 * (sq / s / s))
+            return np.exp(-(np.sqrt(sq) / s))
     gram = x @ y.T
     return gram if kernel == "linear" else (gram + offset) ** int(degree)
 
@@ -106,11 +93,11 @@ def _weighted_sums(kxx, kyy, kxy, estimator):
             (-2.0 / (n * m), math.fsum(kxy.ravel()))]
 
 
-def _inputs(xs, xt, kernel, bandwidth, estimator, degree, offset):
-    check_mmd_params(kernel, bandwidth, estimator, degree, offset)
+def _inputs(xs, xt, kernel, bandwidth, estimator, degree, offset, detach_bandwidth=True):
+    check_mmd_params(kernel, bandwidth, estimator, degree, offset, detach_bandwidth)
     rows = 2 if estimator == "unbiased" else 1
-    xs = check_points(np.asarray(xs), "xs", min_rows=rows)
-    xt = check_points(np.asarray(xt), "xt", dim=xs.shape[1], min_rows=rows)
+    xs = check_points(as_array(xs, "xs"), "xs", min_rows=rows)
+    xt = check_points(as_array(xt, "xt"), "xt", dim=xs.shape[1], min_rows=rows)
     return xs.astype(np.float64), xt.astype(np.float64)
 
 
@@ -138,7 +125,7 @@ def mmd(xs, xt, *, kernel: str = "gaussian", bandwidth: float | str = "mean", es
     >>> float(mmd(np.array([[0.0], [2.0]]), np.array([[1.0], [3.0]]), kernel="linear"))
     1.0
     """
-    xs, xt = _inputs(xs, xt, kernel, bandwidth, estimator, degree, offset)
+    xs, xt = _inputs(xs, xt, kernel, bandwidth, estimator, degree, offset, detach_bandwidth)
     terms = _weighted_sums(*_blocks(xs, xt, kernel, bandwidth, degree, offset), estimator)
     return float(sum(w * s for w, s in terms))
 
@@ -148,7 +135,7 @@ def mmd_condition(xs, xt, *, kernel: str = "gaussian", bandwidth: float | str = 
                   detach_bandwidth: bool = True) -> tuple[float, float]:
     r"""``(value, mass)``: the MMD^2 and the kernel mass :math:`\sum_{\rm blocks}|w|\sum_{ij}|k_{ij}|` that
     bounds its rounding error (absolute error <= c·u·mass). ``mass / |value|`` is the condition number."""
-    xs, xt = _inputs(xs, xt, kernel, bandwidth, estimator, degree, offset)
+    xs, xt = _inputs(xs, xt, kernel, bandwidth, estimator, degree, offset, detach_bandwidth)
     kxx, kyy, kxy = _blocks(xs, xt, kernel, bandwidth, degree, offset)
     value = sum(w * s for w, s in _weighted_sums(kxx, kyy, kxy, estimator))
     mass = sum(abs(w) * s for w, s in _weighted_sums(np.abs(kxx), np.abs(kyy), np.abs(kxy), estimator))

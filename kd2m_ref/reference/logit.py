@@ -13,34 +13,11 @@ import math
 
 import numpy as np
 
-from .._checks import check_choice, check_positive, _all_finite, _is_floating
-
-DIRECTIONS = ("teacher_student", "student_teacher")
+from .._checks import as_array, check_logits
+from .._conventions import check_hinton_kd_params
 
 # phi(r) = sum_{k>=2} (k-1)/k! r^k, used for |r| < 1 (truncation below 1e-19 relative).
 _PHI_COEFFS = [(k - 1) / math.factorial(k) for k in range(2, 24)]
-
-
-def check_logits(u, name: str, like=None):
-    """(batch, classes) floating, finite logits; the same shape as ``like`` when given."""
-    if getattr(u, "ndim", None) != 2:
-        raise ValueError(f"{name} must be a 2-D array of shape (batch, n_classes); got shape "
-                         f"{tuple(getattr(u, 'shape', ()))}")
-    if not _is_floating(u):
-        raise ValueError(f"{name} must have a floating dtype; got {u.dtype}")
-    if u.shape[0] == 0 or u.shape[1] == 0:
-        raise ValueError(f"{name} must have at least one row and one class; got shape {tuple(u.shape)}")
-    if like is not None and tuple(u.shape) != tuple(like.shape):
-        raise ValueError(f"{name} has shape {tuple(u.shape)} but logits_student has {tuple(like.shape)}: "
-                         "one row per sample and the same classes on both sides")
-    if not _all_finite(u):
-        raise ValueError(f"{name} contains NaN or inf")
-    return u
-
-
-def check_kd_params(temperature, direction):
-    check_positive(temperature, "temperature")
-    check_choice(direction, "direction", DIRECTIONS)
 
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
@@ -49,32 +26,77 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
     return z - np.log(np.sum(np.exp(z), 1, keepdims=True))
 
 
-def _phi_times_q(r: np.ndarray, log_q: np.ndarray) -> np.ndarray:
-    """q·phi(r) with p = q·e^r: the series for |r| < 1, else p(r - 1) + q (no overflow of e^r)."""
-    small = np.abs(r) < 1
-    rs = np.where(small, r, 0.0)
-    series = np.zeros_like(r)
-    for c in reversed(_PHI_COEFFS):
-        series = (series + c) * rs
-    series *= rs
+def _tempered_log_softmax(u: np.ndarray, temperature: float) -> np.ndarray:
+    """log softmax(u / T), accurate to a few ulps of each entry at any T: the gaps to the row maximum are
+    formed before dividing by T (``u/T - max(u/T)`` would err by ulp(max|u|/T)), and the log-sum is
+    ``log1p`` of the mass off the maximum, so a saturated row keeps ``log p_max = -1e-300``."""
+    top = np.argmax(u, 1)[:, None]
+    z = (u - np.take_along_axis(u, top, 1)) / temperature
+    e = np.exp(z)
+    np.put_along_axis(e, top, 0.0, 1)  # exp(0) = 1 of the maximum, carried by log1p
+    return z - np.log1p(np.sum(e, 1, keepdims=True))
+
+
+def _log_partition(r: np.ndarray, log_q: np.ndarray) -> np.ndarray:
+    r"""Per row :math:`\log Z = \log\sum_c q_c e^{r_c}` (so :math:`\log p_c = \log q_c + r_c - \log Z`).
+
+    Where :math:`q_ce^{r_c}` cannot overflow (every :math:`\log q_c + r_c \le 600`), ``log1p`` of
+    :math:`\sum_c q_c(e^{r_c}-1)`: near equality :math:`\log Z` is tiny and keeps its relative accuracy
+    (its error enters the KL squared). Each term is ``q·expm1(r)`` for r < 1 and ``exp(log q + r) - q``
+    beyond, so e^r itself is never formed (no inf, no 0·inf). Elsewhere :math:`\log Z > 590` and the
+    max-shifted log-sum-exp is as accurate as its inputs."""
+    a = log_q + r  # log(q_c e^{r_c}) = log p_c + log Z
     q = np.exp(log_q)
-    large = np.exp(log_q + r) * (r - 1.0) + q
-    return np.where(small, q * series, large)
+    small_r = r < 1
+    grow = np.exp(np.minimum(a, 600.0)) - q  # only used where a <= 600
+    dz = np.where(small_r, q * np.expm1(np.where(small_r, r, 0.0)), grow)
+    near = np.log1p(np.sum(dz, 1, keepdims=True))
+    top = np.argmax(a, 1)[:, None]
+    m = np.take_along_axis(a, top, 1)
+    e = np.exp(a - m)
+    np.put_along_axis(e, top, 0.0, 1)
+    far = m + np.log1p(np.sum(e, 1, keepdims=True))
+    return np.where(m <= 600.0, near, far)
 
 
-def kl_rows(u_p: np.ndarray, u_q: np.ndarray, temperature: float) -> np.ndarray:
-    r"""Per-row :math:`\mathrm{KL}(\mathrm{softmax}(u_p/T)\,\|\,\mathrm{softmax}(u_q/T))`, accurate to a few
-    ulps relative also when the two rows are nearly equal or differ by a constant."""
+def _phi_times_q(x: np.ndarray, log_q: np.ndarray, log_p: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """scale^2·q·phi(x), x = log p - log q: the series q (scale·x)^2 S(x), S = phi(x)/x^2, for |x| < 1
+    (scale·x formed first: at large T = scale, x^2 ~ (gap/T)^2 would underflow), else
+    scale·(scale·(p(x - 1) + q)), p and q exponentials of log-probabilities (<= 0: no overflow, whatever
+    the size of x)."""
+    small = np.abs(x) < 1
+    xs = np.where(small, x, 0.0)
+    series = np.zeros_like(x)
+    for c in reversed(_PHI_COEFFS):
+        series = series * xs + c
+    y = scale * xs
+    q = np.exp(log_q)
+    # masked before scaling: at |x| < 1 this form is rounding noise, which T^2 = 1e600 would overflow
+    large = scale * (scale * np.where(small, 0.0, np.exp(log_p) * (x - 1.0) + q))
+    return np.where(small, (q * series) * y * y, large)
+
+
+def kl_rows(u_p: np.ndarray, u_q: np.ndarray, temperature: float, *, scale: float = 1.0) -> np.ndarray:
+    r"""Per-row :math:`s^2\,\mathrm{KL}(\mathrm{softmax}(u_p/T)\,\|\,\mathrm{softmax}(u_q/T))` (``scale`` s,
+    default 1), accurate to a few ulps relative also when the two rows are nearly equal or differ by a
+    constant, and at any T: gaps :math:`|u/T|` far beyond the exponent range of float64 included (small T),
+    and with s = T also a KL ~ (gap/T)^2 below it (large T; :func:`hinton_kd` passes s = T)."""
     hi = u_p - u_q  # TwoSum: hi + lo == u_p - u_q exactly
     bv = hi - u_p
     lo = (u_p - (hi - bv)) + (-u_q - bv)
-    log_q = log_softmax(u_q / temperature)
+    log_q = _tempered_log_softmax(u_q, temperature)
+    log_p = _tempered_log_softmax(u_p, temperature)
     # any per-row constant is exact to remove: take the gap at the most probable class of q, so
     # that rows differing by a constant give r == 0 exactly
-    c0 = np.take_along_axis(hi, np.argmax(log_q, 1)[:, None], 1)
-    r = ((hi - c0) + lo) / temperature
-    log_z = np.log1p(np.sum(np.exp(log_q) * np.expm1(r), 1, keepdims=True))
-    terms = _phi_times_q(r - log_z, log_q)  # r - log Z = log p_c - log q_c
+    k = np.argmax(log_q, 1)[:, None]
+    r = ((hi - np.take_along_axis(hi, k, 1)) + (lo - np.take_along_axis(lo, k, 1))) / temperature
+    log_z = _log_partition(r, log_q)
+    # x = log p_c - log q_c two ways, each class taking the one with the smaller rounding error:
+    # r - log Z (relative accuracy near equality: r and log Z are then small) or the difference of
+    # the log-softmaxes (where r and log Z are large, e.g. a softmax saturated at small T)
+    via_gap = np.abs(r) + np.abs(log_z) <= np.abs(log_p) + np.abs(log_q)
+    x = np.where(via_gap, r - log_z, log_p - log_q)
+    terms = _phi_times_q(x, log_q, log_p, scale)
     return np.array([math.fsum(row) for row in terms])
 
 
@@ -95,9 +117,9 @@ def hinton_kd(logits_student, logits_teacher, *, temperature: float = 1.0,
     >>> float(hinton_kd(np.array([[0.0, 1.0]]), np.array([[1.0, 2.0]])))
     0.0
     """
-    check_kd_params(temperature, direction)
-    us = check_logits(np.asarray(logits_student), "logits_student").astype(np.float64)
-    ut = check_logits(np.asarray(logits_teacher), "logits_teacher", like=us).astype(np.float64)
+    check_hinton_kd_params(temperature, direction)
+    us = check_logits(as_array(logits_student, "logits_student"), "logits_student").astype(np.float64)
+    ut = check_logits(as_array(logits_teacher, "logits_teacher"), "logits_teacher", like=us).astype(np.float64)
     p, q = (ut, us) if direction == "teacher_student" else (us, ut)
     t = float(temperature)
-    return t * t * math.fsum(kl_rows(p, q, t)) / len(us)
+    return math.fsum(kl_rows(p, q, t, scale=t)) / len(us)  # T^2 inside: neither T^2 nor KL under/overflows

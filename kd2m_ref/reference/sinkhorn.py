@@ -1,93 +1,216 @@
-"""Entropic optimal transport by log-domain Sinkhorn, float64.
+r"""Entropic optimal transport by log-domain Sinkhorn with ε-scaling, float64.
 
-Plain (kernel-domain) Sinkhorn underflows at small epsilon, so only the log-domain form is used.
+How the value is computed (both layers do the same):
+
+- **Iterations.** Log-domain only (the kernel :math:`e^{-C/\varepsilon}` of plain Sinkhorn underflows at
+  small ε). Alternating updates :math:`f \leftarrow T_b(g)`, :math:`g \leftarrow T_a(f)` (T the soft
+  c-transform); a symmetric problem (a measure against itself: same points, same weights) takes the
+  averaged update :math:`f \leftarrow \tfrac12(f + T(f))` with :math:`g = f`, which converges at once
+  where the alternating one creeps along a flat direction. **ε-scaling**: the iterations start at
+  :math:`\varepsilon_0 = \max C` and halve ε down to the target, each stage warm-starting the next, so
+  the potentials reach the slow (nearly flat) dual directions of a small ε from a point where they
+  were not flat.
+- **Certified bounds.** After the iterations, one exact c-transform makes the columns exact; the
+  dual objective there is a lower bound of :math:`\mathrm{OT}_\varepsilon`, and the primal objective of
+  the plan rounded onto :math:`U(a, b)` (rows then columns scaled down, the deficit added as a rank-one
+  term; Altschuler, Weed and Rigollet, 2017) is an upper bound. Their difference is the duality gap.
+- **Stopping rule**: at the target ε, stop when the L1 marginal error of the plan
+  :math:`P = (a\otimes b)\,e^{(f\oplus g - C)/\varepsilon}` (rows plus columns) is at most ``tol``, or
+  when the duality gap is at most ``tol``·max C (tested every 16 iterations). The second test ends the
+  runs whose plan is nearly a permutation: there the marginal error creeps down by ~e^{-C/ε} per
+  iteration while the value is already certified to rounding.
+- **Value.** Converged: the dual value (within the gap, at most ``tol``·max C, of
+  :math:`\mathrm{OT}_\varepsilon`; its error is quadratic in the potentials' error). Not converged within
+  ``max_iter``: the **upper bound**, the cost of a feasible plan, so :math:`\ge \mathrm{OT}_\varepsilon
+  \ge W_p^p` holds whatever the budget, and a :class:`SinkhornNotConverged` warning states by how much
+  it may exceed :math:`\mathrm{OT}_\varepsilon` (the gap). An unconverged dual value can fall far below
+  :math:`W_p^p`; it is never returned. The Sinkhorn divergence subtracts the self terms' dual (lower
+  bound) values, so unconverged it is an upper bound of :math:`S_\varepsilon`.
 """
 
 from __future__ import annotations
 
-import warnings
+from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp
+from scipy.special import logsumexp, xlogy
 
-from .._checks import check_p, check_positive
+from .._conventions import (GAP_EVERY, SinkhornNotConverged, check_sinkhorn_params, epsilon_schedule, resolve_epsilon,
+                            warn_unconverged)
 from .wasserstein import _measure, cost_matrix
 
 
-class SinkhornNotConverged(RuntimeWarning):
-    """Sinkhorn stopped at ``max_iter`` before the marginal error fell below ``tol``."""
+@dataclass(frozen=True)
+class EntropicSolution:
+    """Potentials and certified bounds of one entropic OT problem."""
+
+    f: np.ndarray
+    g: np.ndarray
+    epsilon: float
+    primal: float  # cost of the rounded feasible plan: an upper bound of OT_eps
+    dual: float  # dual objective at (f, g): a lower bound of OT_eps
+    marginal_error: float
+    iterations: int
+    converged: bool
+
+    @property
+    def value(self) -> float:
+        """The number the metric returns: the dual value when converged (within the gap of OT_eps, its
+        error quadratic in the potentials'), else the upper bound."""
+        return self.dual if self.converged else self.primal
 
 
-def sinkhorn_potentials(cost, log_a, log_b, epsilon, max_iter, tol, symmetric=False):
-    """Dual potentials (f, g) of entropic OT; stops when the row-marginal L1 error is below ``tol``.
+def _log_plan(cost, log_a, log_b, f, g, epsilon):
+    return log_a[:, None] + log_b[None, :] + (f[:, None] + g[None, :] - cost) / epsilon
 
-    ``symmetric`` (a measure against itself): the averaged update f <- (f + T(f)) / 2, which converges
-    where the alternating one oscillates; then g = f.
-    """
+
+def _weighted_change(log_w, diff, eps) -> float:
+    """sum_i w_i |e^{diff_i / eps} - 1| over the entries of positive weight: the L1 error of marginals
+    w_i e^{diff_i / eps}."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.where(log_w > -np.inf, np.exp(log_w) * np.abs(np.expm1(diff / eps)), 0.0).sum())
+
+
+def rounded_plan(plan, a, b):
+    """Project a positive plan onto the couplings U(a, b): scale rows down to at most ``a``, columns
+    down to at most ``b``, then add the missing mass as ``err_a err_b^T / |err_a|_1`` (Altschuler,
+    Weed and Rigollet, 2017). The result is feasible, and close to ``plan`` when its marginals are."""
+    tiny = np.finfo(float).tiny
+    plan = plan * np.minimum(1.0, a / np.maximum(plan.sum(1), tiny))[:, None]
+    plan = plan * np.minimum(1.0, b / np.maximum(plan.sum(0), tiny))[None, :]
+    err_a, err_b = np.maximum(a - plan.sum(1), 0.0), np.maximum(b - plan.sum(0), 0.0)  # >= 0 up to rounding
+    mass = err_a.sum()
+    return plan + np.outer(err_a, err_b) / mass if mass > 0 else plan
+
+
+def primal_value(plan, cost, a, b, epsilon) -> float:
+    r""":math:`\langle P, C\rangle + \varepsilon\,\mathrm{KL}(P\,\|\,a\otimes b)` of a coupling P: both terms
+    are non-negative sums, so no cancellation."""
+    ab = np.outer(a, b)
+    ratio = np.divide(plan, ab, out=np.ones_like(plan), where=ab > 0)
+    return float(np.sum(plan * cost) + epsilon * np.sum(xlogy(plan, ratio)))
+
+
+def _certify(cost, log_a, log_b, f, epsilon):
+    """``(g, primal, dual)`` at the target ε from ``f``: one exact c-transform g = T_a(f) (it can only
+    raise the dual, and makes the columns exact, so no plan entry exceeds b_j), the dual objective
+    there (a lower bound of OT_eps) and the cost of the rounded plan (an upper bound)."""
+    g = -epsilon * logsumexp(log_a[:, None] + (f[:, None] - cost) / epsilon, axis=0)
+    plan = np.exp(_log_plan(cost, log_a, log_b, f, g, epsilon))
+    a, b = np.exp(log_a), np.exp(log_b)
+    dual = float(a @ f + b @ g - epsilon * (plan.sum() - 1.0))
+    return g, primal_value(rounded_plan(plan, a, b), cost, a, b, epsilon), dual
+
+
+def solve_entropic(cost, log_a, log_b, epsilon, max_iter, tol, *, scaling: bool = True,
+                   gap_rule: bool = True) -> EntropicSolution:
+    """ε-scaled log-domain Sinkhorn on a cost matrix; see the module docstring. ``scaling=False``
+    iterates at ``epsilon`` from zero potentials, and ``gap_rule=False`` stops on the marginal error
+    alone: plain Sinkhorn, as most published code runs it."""
+    symmetric = cost.shape[0] == cost.shape[1] and np.array_equal(cost, cost.T) and np.array_equal(log_a, log_b)
     f, g = np.zeros(len(log_a)), np.zeros(len(log_b))
-    err = np.inf
-    for _ in range(int(max_iter)):
-        if symmetric:
-            f = g = 0.5 * (f - epsilon * logsumexp(log_a[None, :] + (f[None, :] - cost) / epsilon, axis=1))
-        else:
-            f = -epsilon * logsumexp(log_b[None, :] + (g[None, :] - cost) / epsilon, axis=1)
-            g = -epsilon * logsumexp(log_a[:, None] + (f[:, None] - cost) / epsilon, axis=0)
-        log_plan = log_a[:, None] + log_b[None, :] + (f[:, None] + g[None, :] - cost) / epsilon
-        err = np.abs(np.exp(logsumexp(log_plan, axis=1)) - np.exp(log_a)).sum()
-        if err < tol:
-            return f, g
-    warnings.warn(
-        f"Sinkhorn did not converge in max_iter={max_iter} iterations (marginal error {err:.2e} > tol={tol:.1e}); "
-        "increase max_iter or epsilon",
-        SinkhornNotConverged,
-        stacklevel=3,
-    )
-    return f, g
+    cmax = float(cost.max())
+    schedule = epsilon_schedule(cmax, epsilon) if scaling else [float(epsilon)]
+    it, err, converged = 0, np.inf, False
+    for stage, eps in enumerate(schedule):
+        final = stage == len(schedule) - 1
+        stage_tol = tol if final else max(tol, 1e-3)
+        fresh = True  # g is not yet the c-transform of f at this ε: no test before one update
+        while it < (max_iter if final else max_iter // 2):  # half the budget is kept for the target ε
+            f_next = -eps * logsumexp(log_b[None, :] + (g[None, :] - cost) / eps, axis=1)
+            # with g = T_a(f) the columns are exact and the rows sum to a e^{(f - f_next)/eps}
+            err = (1 + symmetric) * _weighted_change(log_a, f - f_next, eps)
+            if not fresh and (err <= stage_tol or (final and gap_rule and it % GAP_EVERY == GAP_EVERY - 1
+                                                   and _gap(*_certify(cost, log_a, log_b, f, eps)) <= tol * cmax)):
+                converged = final
+                break
+            it, fresh = it + 1, False
+            if symmetric:  # a measure against itself: averaged update, f = g throughout
+                f = g = 0.5 * (f + f_next)
+            else:
+                f = f_next
+                g = -eps * logsumexp(log_a[:, None] + (f[:, None] - cost) / eps, axis=0)
+    g, primal, dual = _certify(cost, log_a, log_b, f, epsilon)
+    return EntropicSolution(f, g, epsilon, primal, dual, err, it, converged)
 
 
-def _entropic_cost(xs, xt, a, b, p, epsilon, max_iter, tol, symmetric=False) -> float:
+def _gap(g, primal, dual) -> float:
+    return primal - dual
+
+
+def _warn(sol, max_iter, tol):
+    warn_unconverged(max_iter, sol.marginal_error, tol, sol.primal - sol.dual, stacklevel=3)
+
+
+def sinkhorn_potentials(cost, log_a, log_b, epsilon, max_iter, tol):
+    """Dual potentials ``(f, g)`` of entropic OT for a cost matrix and log-weights by plain log-domain
+    Sinkhorn (fixed ε from zero potentials, until the plan's marginal error is at most ``tol``): the
+    plan of published code that runs it so (the checker's variants reproduce such code; where
+    convergence is slow, the unconverged plan depends on the path). Warns
+    :class:`SinkhornNotConverged` when ``max_iter`` is reached first."""
+    sol = solve_entropic(cost, log_a, log_b, epsilon, max_iter, tol, scaling=False, gap_rule=False)
+    if not sol.converged:
+        _warn(sol, max_iter, tol)
+    return sol.f, sol.g
+
+
+def _solve(xs, xt, a, b, p, epsilon, max_iter, tol) -> EntropicSolution:
     cost = cost_matrix(xs, xt, p)
     log_a = np.log(np.full(len(xs), 1.0 / len(xs)) if a is None else a / a.sum())
     log_b = np.log(np.full(len(xt), 1.0 / len(xt)) if b is None else b / b.sum())
-    f, g = sinkhorn_potentials(cost, log_a, log_b, epsilon, max_iter, tol, symmetric)
-    return float(np.exp(log_a) @ f + np.exp(log_b) @ g)
+    return solve_entropic(cost, log_a, log_b, epsilon, int(max_iter), tol)
 
 
-def _check_sinkhorn_params(p, epsilon, max_iter, tol):
-    check_p(p)
-    check_positive(epsilon, "epsilon")
-    check_positive(tol, "tol")
-    if int(max_iter) < 1:
-        raise ValueError(f"max_iter must be a positive integer; got {max_iter}")
+def _prepared(xs, xt, a, b, p, epsilon, max_iter, tol, relative_epsilon):
+    check_sinkhorn_params(p, epsilon, max_iter, tol, relative_epsilon)
+    xs, xt, a, b = _measure(xs, xt, a, b)
+    if relative_epsilon:
+        wa = np.full(len(xs), 1.0 / len(xs)) if a is None else a / a.sum()
+        wb = np.full(len(xt), 1.0 / len(xt)) if b is None else b / b.sum()
+        epsilon = resolve_epsilon(epsilon, float(wa @ cost_matrix(xs, xt, p) @ wb))
+    return xs, xt, a, b, epsilon
 
 
 def sinkhorn(xs, xt, *, a=None, b=None, p: float = 2.0, epsilon: float = 0.1, max_iter: int = 1000,
-             tol: float = 1e-9) -> float:
+             tol: float = 1e-9, relative_epsilon: bool = False) -> float:
     r"""Entropic OT cost :math:`\mathrm{OT}_\varepsilon` between weighted empirical measures.
 
     .. math:: \mathrm{OT}_\varepsilon(a, b) = \min_{\gamma \in U(a,b)} \langle \gamma, C\rangle
-              + \varepsilon\, \mathrm{KL}(\gamma \,\|\, a \otimes b) = \langle a, f\rangle + \langle b, g\rangle
+              + \varepsilon\, \mathrm{KL}(\gamma \,\|\, a \otimes b)
 
-    with :math:`C_{ij} = \|x_i - y_j\|^p` and ``epsilon`` in the units of the cost (not relative to
-    it). Log-domain iterations until the marginal L1 error is below ``tol``; a
-    :class:`SinkhornNotConverged` warning otherwise. Tends to :math:`W_p^p` as epsilon -> 0.
+    with :math:`C_{ij} = \|x_i - y_j\|^p`. ``epsilon`` is in cost units, or, with
+    ``relative_epsilon=True``, in units of the mean cost :math:`\sum_{ij} a_i b_j C_{ij}` of the batch
+    (scale-free: the same value suits features of any scale and dimension). ε-scaled log-domain
+    iterations until the L1 marginal error is at most ``tol`` (or the duality gap at most
+    ``tol``·max C). Converged: the dual value, within ``tol``·max C of :math:`\mathrm{OT}_\varepsilon`.
+    Otherwise: :class:`SinkhornNotConverged` warns, stating the gap, and the cost of the rounded feasible
+    plan is returned, an upper bound of :math:`\mathrm{OT}_\varepsilon` (hence of :math:`W_p^p`).
+    Tends to :math:`W_p^p` as epsilon -> 0.
     """
-    _check_sinkhorn_params(p, epsilon, max_iter, tol)
-    xs, xt, a, b = _measure(xs, xt, a, b)
-    return _entropic_cost(xs, xt, a, b, p, epsilon, max_iter, tol)
+    xs, xt, a, b, epsilon = _prepared(xs, xt, a, b, p, epsilon, max_iter, tol, relative_epsilon)
+    sol = _solve(xs, xt, a, b, p, epsilon, max_iter, tol)
+    if not sol.converged:
+        _warn(sol, max_iter, tol)
+    return sol.value
 
 
 def sinkhorn_divergence(xs, xt, *, a=None, b=None, p: float = 2.0, epsilon: float = 0.1,
-                        max_iter: int = 1000, tol: float = 1e-9) -> float:
+                        max_iter: int = 1000, tol: float = 1e-9, relative_epsilon: bool = False) -> float:
     r"""Debiased Sinkhorn divergence
     :math:`S_\varepsilon = \mathrm{OT}_\varepsilon(a,b) - \tfrac12\mathrm{OT}_\varepsilon(a,a) - \tfrac12\mathrm{OT}_\varepsilon(b,b)`.
 
     Non-negative, zero iff the measures are equal (for p = 1, 2 costs), tends to :math:`W_p^p` as
-    epsilon -> 0 and to an MMD as epsilon -> infinity. Same parameters as :func:`sinkhorn`.
+    epsilon -> 0 and to an MMD as epsilon -> infinity. Same parameters as :func:`sinkhorn` (a relative
+    epsilon is resolved once, on the cross cost, and used for all three terms). Not converged, it is
+    the cross term's upper bound minus the self terms' lower bounds: an upper bound of
+    :math:`S_\varepsilon`, within the summed duality gaps.
     """
-    _check_sinkhorn_params(p, epsilon, max_iter, tol)
-    xs, xt, a, b = _measure(xs, xt, a, b)
+    xs, xt, a, b, epsilon = _prepared(xs, xt, a, b, p, epsilon, max_iter, tol, relative_epsilon)
     args = (p, epsilon, max_iter, tol)
-    return (_entropic_cost(xs, xt, a, b, *args)
-            - 0.5 * _entropic_cost(xs, xs, a, a, *args, symmetric=True)
-            - 0.5 * _entropic_cost(xt, xt, b, b, *args, symmetric=True))
+    terms = (_solve(xs, xt, a, b, *args), _solve(xs, xs, a, a, *args), _solve(xt, xt, b, b, *args))
+    for sol in terms:
+        if not sol.converged:
+            _warn(sol, max_iter, tol)
+            break
+    cross, self_s, self_t = terms
+    return cross.value - 0.5 * self_s.dual - 0.5 * self_t.dual

@@ -2,63 +2,219 @@
 
 Solvers are deliberately not POT's network simplex, so that the torch layer (which uses POT) is
 checked against an independent algorithm: ``scipy.optimize.linear_sum_assignment`` for uniform
-weights and equal sizes (exact by Birkhoff's theorem), HiGHS ``linprog`` otherwise.
+weights and equal sizes (exact by Birkhoff's theorem), otherwise the transport LP by column
+generation on HiGHS ``linprog`` (sparse, see :func:`ot_plan`).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 from scipy.optimize import linear_sum_assignment, linprog
 
-from .._checks import check_choice, check_labels, check_p, check_points, check_positive, check_weights
-from .._classes import class_blocks
-
-LABEL_COSTS = ("onehot", "soft", "cross_entropy")
+from .._checks import as_array, check_labels, check_points, check_weights
+from .._conventions import (LABEL_COSTS, check_choice, check_class_conditional_wasserstein_params,
+                            check_joint_wasserstein_params, check_sliced_wasserstein_params,
+                            check_wasserstein_params, class_blocks, num_classes_of, sliced_projections)
 
 
 def _measure(xs, xt, a, b):
-    xs = check_points(np.asarray(xs), "xs")
-    xt = check_points(np.asarray(xt), "xt", dim=xs.shape[1])
-    a = check_weights(None if a is None else np.asarray(a, dtype=np.float64), "a", xs.shape[0])
-    b = check_weights(None if b is None else np.asarray(b, dtype=np.float64), "b", xt.shape[0])
+    xs = check_points(as_array(xs, "xs"), "xs")
+    xt = check_points(as_array(xt, "xt"), "xt", dim=xs.shape[1])
+    a = check_weights(None if a is None else as_array(a, "a", np.float64), "a", xs.shape[0])
+    b = check_weights(None if b is None else as_array(b, "b", np.float64), "b", xt.shape[0])
     return xs.astype(np.float64), xt.astype(np.float64), a, b
 
 
+def _labels(y):
+    return None if y is None else as_array(y, "labels")
+
+
+_BLOCK = 1 << 22  # elements in any (rows, columns) temporary of cost_matrix and the OT pricing
+_START = 4  # the starting edge set holds each row's and each column's _START cheapest partners
+_PRICE = 2  # each round adds (up to) the _PRICE most negative new edges of every row and column
+_KEEP = 4  # restricted LPs above _KEEP (n + m) edges drop their worst idle ones (first rounds only)
+_PRUNE_ROUNDS = 20  # ... after which edges are only added, so column generation terminates
+_MAX_ROUNDS = 1000
+_TOL = 1e-10  # reduced-cost tolerance, relative to max |C| (HiGHS's own dual tolerance)
+
+
+def _row_blocks(n: int, width: int) -> list[tuple[int, int]]:
+    """Ranges of rows ``[s, e)`` covering ``range(n)`` with at most ``_BLOCK`` elements of ``width`` each."""
+    step = max(1, _BLOCK // max(1, width))
+    return [(s, min(n, s + step)) for s in range(0, n, step)] or [(0, 0)]
+
+
 def cost_matrix(xs, xt, p: float = 2.0) -> np.ndarray:
-    r"""Ground cost :math:`C_{ij} = \|x_i - y_j\|_2^p`, computed from differences (no cancellation)."""
-    diff = xs[:, None, :] - xt[None, :, :]
-    sq = np.einsum("ijk,ijk->ij", diff, diff)
-    return sq if p == 2 else np.sqrt(sq) ** p
+    r"""Ground cost :math:`C_{ij} = \|x_i - y_j\|_2^p`, computed from differences (no cancellation).
+
+    Rows are done in blocks, so the difference temporary holds at most ``2**22`` elements whatever
+    the sizes (memory O(nm + 2**22)); each entry is the same arithmetic as the unblocked formula.
+    """
+    out = None
+    for s, e in _row_blocks(len(xs), len(xt) * xs.shape[1]):
+        diff = xs[s:e, None, :] - xt[None, :, :]
+        sq = np.einsum("ijk,ijk->ij", diff, diff)
+        block = sq if p == 2 else np.sqrt(sq) ** p
+        if out is None:
+            out = np.empty((len(xs), len(xt)), dtype=block.dtype)
+        out[s:e] = block
+    return out
 
 
-def ot_plan(cost: np.ndarray, a=None, b=None) -> np.ndarray:
-    """Exact optimal plan for ``cost`` with marginals ``a``, ``b`` (normalised to sum 1; uniform if None)."""
+def _northwest_corner(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Flat indices ``i * m + j`` of the n + m - 1 cells of the north-west corner rule's staircase
+    (rows and columns in the given order): they hold a feasible plan for the marginals ``a``, ``b``."""
+    n, m = len(a), len(b)
+    a, b = a.tolist(), b.tolist()
+    i = j = 0
+    left_a, left_b = a[0], b[0]
+    cells = [0]
+    while i < n - 1 or j < m - 1:
+        if j == m - 1 or (i < n - 1 and left_a <= left_b):  # row i is exhausted: go down
+            i += 1
+            left_b -= left_a
+            left_a = a[i]
+        else:  # column j is exhausted: go right
+            j += 1
+            left_a -= left_b
+            left_b = b[j]
+        cells.append(i * m + j)
+    return np.asarray(cells, dtype=np.int64)
+
+
+def _smallest(values: np.ndarray, counts: np.ndarray, below: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of the ``counts[r]`` smallest entries of each row ``r`` of ``values`` (only
+    those ``< below`` when given)."""
+    rows, width = values.shape
+    k = int(min(width, counts.max(initial=0)))
+    if rows == 0 or k == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    if k < width:
+        idx = np.argpartition(values, k - 1, axis=1)[:, :k]
+    else:
+        idx = np.broadcast_to(np.arange(width), (rows, width))
+    val = np.take_along_axis(values, idx, 1)
+    order = np.argsort(val, axis=1, kind="stable")
+    idx, val = np.take_along_axis(idx, order, 1), np.take_along_axis(val, order, 1)
+    ok = np.arange(k)[None, :] < counts[:, None]
+    if below is not None:
+        ok &= val < below
+    return np.nonzero(ok)[0], idx[ok]
+
+
+def _pick(block, n: int, m: int, row_counts, col_counts, below=None) -> np.ndarray:
+    """Flat indices of each row's ``row_counts[i]`` and each column's ``col_counts[j]`` smallest
+    entries (``< below``) of the (n, m) matrix whose sub-blocks ``block(rows, cols)`` returns; the
+    matrix is visited in row blocks then column blocks of at most ``_BLOCK`` elements."""
+    found = []
+    for s, e in _row_blocks(n, m):
+        r, c = _smallest(block(slice(s, e), slice(None)), row_counts[s:e], below)
+        found.append((r + s) * m + c)
+    for s, e in _row_blocks(m, n):
+        c, r = _smallest(block(slice(None), slice(s, e)).T, col_counts[s:e], below)
+        found.append(r * m + c + s)
+    return np.unique(np.concatenate(found))
+
+
+def _transport_lp(cost: np.ndarray, a: np.ndarray, b: np.ndarray):
+    """Exact OT by column generation on HiGHS (see :func:`ot_plan`); returns the support
+    ``(rows, cols, mass)`` of an optimal plan."""
+    n, m = cost.shape
+    if n == 1 or m == 1:  # the only coupling
+        rows, cols = np.divmod(np.arange(n * m), m)
+        return rows, cols, (a[:, None] * b[None, :]).ravel()
+    # HiGHS tolerances are absolute: costs are scaled to max |C| = 1 and masses to mean ~1, so that
+    # they are relative to the cost scale and to a typical weight.
+    top = float(np.abs(cost).max())
+    scale = top if top > 0 else 1.0
+    unit = float(max(n, m))
+    rhs = np.concatenate([a, b[:-1]]) * unit  # row sums = a, column sums = b (last one redundant)
+    # Mass-proportional extra partners: a heavy row (weight a_i) is split over ~ a_i m columns.
+    extra_rows = np.ceil(a * m).astype(np.int64)
+    extra_cols = np.ceil(b * n).astype(np.int64)
+    edges = np.union1d(_pick(lambda r, c: cost[r, c], n, m, _START + extra_rows, _START + extra_cols),
+                       _northwest_corner(a, b))
+    member = np.zeros(n * m, dtype=bool)
+    member[edges] = True
+    for rnd in range(_MAX_ROUNDS):
+        rows, cols = np.divmod(edges, m)
+        keep = cols < m - 1
+        a_eq = sparse.csc_matrix(
+            (np.ones(len(edges) + keep.sum()),
+             (np.concatenate([rows, n + cols[keep]]), np.concatenate([np.arange(len(edges)), np.flatnonzero(keep)]))),
+            shape=(n + m - 1, len(edges)))
+        res = linprog(cost[rows, cols] / scale, A_eq=a_eq, b_eq=rhs, bounds=(0, None), method="highs",
+                      options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10})
+        if res.status != 0:
+            raise RuntimeError(f"HiGHS failed to solve the transport LP ({n} x {m}, {len(edges)} edges, "
+                               f"round {rnd}): status {res.status}, {res.message}")
+        u = res.eqlin.marginals[:n]
+        v = np.append(res.eqlin.marginals[n:], 0.0)  # the dropped column constraint has dual 0
+
+        def reduced(r, c):  # C_ij / scale - u_i - v_j, +inf on edges already in the LP
+            out = cost[r, c] / scale - u[r, None] - v[None, c]
+            out[member.reshape(n, m)[r, c]] = np.inf
+            return out
+
+        new = _pick(reduced, n, m, _PRICE + extra_rows, _PRICE + extra_cols, below=-_TOL)
+        if len(new) == 0:  # (u, v) is dual feasible for the full problem: the plan is optimal
+            return rows, cols, np.maximum(res.x, 0.0) / unit
+        if rnd < _PRUNE_ROUNDS and len(edges) > _KEEP * (n + m):
+            # Drop the idle edges (zero mass) of largest reduced cost: the current plan stays feasible.
+            slack = cost[rows, cols] / scale - u[rows] - v[cols]
+            slack[res.x > 0] = -np.inf
+            drop = np.argpartition(slack, _KEEP * (n + m) - 1)[_KEEP * (n + m):]
+            drop = drop[res.x[drop] <= 0]
+            member[edges[drop]] = False
+            edges = np.delete(edges, drop)
+        member[new] = True
+        edges = np.concatenate([edges, new])
+    raise RuntimeError(f"exact OT column generation did not converge in {_MAX_ROUNDS} rounds ({n} x {m})")
+
+
+def _ot_support(cost: np.ndarray, a=None, b=None):
+    """``(rows, cols, mass)`` of an exact optimal plan (see :func:`ot_plan`)."""
+    cost = np.asarray(cost, dtype=np.float64)
     n, m = cost.shape
     if a is None and b is None and n == m:
         rows, cols = linear_sum_assignment(cost)
-        plan = np.zeros((n, m))
-        plan[rows, cols] = 1.0 / n
-        return plan
-    a = np.full(n, 1.0 / n) if a is None else a / a.sum()
-    b = np.full(m, 1.0 / m) if b is None else b / b.sum()
-    # Equality constraints: row sums = a, column sums = b (one redundant row dropped).
-    a_eq = np.zeros((n + m - 1, n * m))
-    for i in range(n):
-        a_eq[i, i * m:(i + 1) * m] = 1.0
-    for j in range(m - 1):
-        a_eq[n + j, j::m] = 1.0
-    # HiGHS tolerances are absolute: scale the cost to max 1 so they are relative to it.
-    scale = cost.max() if cost.max() > 0 else 1.0
-    res = linprog((cost / scale).ravel(), A_eq=a_eq, b_eq=np.concatenate([a, b[:-1]]), bounds=(0, None),
-                  method="highs", options={"primal_feasibility_tolerance": 1e-10,
-                                           "dual_feasibility_tolerance": 1e-10})
-    if res.status != 0:
-        raise RuntimeError(f"HiGHS failed to solve the transport LP: {res.message}")
-    return res.x.reshape(n, m)
+        return rows, cols, np.full(n, 1.0 / n)
+    a = np.full(n, 1.0 / n) if a is None else np.asarray(a, dtype=np.float64) / np.sum(a)
+    b = np.full(m, 1.0 / m) if b is None else np.asarray(b, dtype=np.float64) / np.sum(b)
+    return _transport_lp(cost, a, b)
+
+
+def ot_plan(cost: np.ndarray, a=None, b=None) -> np.ndarray:
+    r"""Exact optimal plan for ``cost`` with marginals ``a``, ``b`` (normalised to sum 1; uniform if None).
+
+    .. math:: \gamma^\star \in \arg\min_{\gamma \ge 0,\ \gamma 1 = a,\ \gamma^\top 1 = b} \sum_{ij} \gamma_{ij} C_{ij}
+
+    Returns the dense (n, m) plan. Equal sizes with uniform weights: an optimal permutation from
+    ``linear_sum_assignment`` (exact by Birkhoff's theorem). Otherwise the transport LP is solved by
+    column generation: HiGHS solves it restricted to a sparse edge set (each row's and column's
+    cheapest partners, more for heavy points, plus the north-west corner staircase, so the restricted
+    LP is always feasible); the duals :math:`u, v` of that LP price **all** n·m edges in bounded
+    blocks, the most negative reduced costs :math:`C_{ij} - u_i - v_j` of each row and column are
+    added, and this repeats until none is below :math:`-10^{-10} \max|C|`. That is exact by LP
+    duality: the restricted plan is feasible for the full problem, and :math:`(u, v)` is then dual
+    feasible for it (to the tolerance), so :math:`\langle C, \gamma\rangle \ge \sum_i a_i u_i +
+    \sum_j b_j v_j - 10^{-10}\max|C|` for every coupling :math:`\gamma`, and the right-hand side is the
+    restricted optimum. Memory: the cost, one n·m boolean mask and O(n + m) edges per round (idle
+    edges are dropped in the first rounds). No POT: it is the independent check of the torch layer.
+    """
+    cost = np.asarray(cost, dtype=np.float64)
+    rows, cols, mass = _ot_support(cost, a, b)
+    plan = np.zeros(cost.shape)
+    plan[rows, cols] = mass
+    return plan
 
 
 def _ot_cost(cost, a, b) -> float:
-    return float(np.sum(ot_plan(cost, a, b) * cost))
+    """``<plan, cost>`` of an exact optimal plan, summed over its support (no dense plan)."""
+    cost = np.asarray(cost, dtype=np.float64)
+    rows, cols, mass = _ot_support(cost, a, b)
+    return float(np.dot(mass, cost[rows, cols]))
 
 
 def wasserstein(xs, xt, *, a=None, b=None, p: float = 2.0) -> float:
@@ -73,7 +229,7 @@ def wasserstein(xs, xt, *, a=None, b=None, p: float = 2.0) -> float:
     >>> float(wasserstein(np.array([[0.0], [1.0]]), np.array([[1.0], [2.0]])))
     1.0
     """
-    check_p(p)
+    check_wasserstein_params(p)
     xs, xt, a, b = _measure(xs, xt, a, b)
     return _ot_cost(cost_matrix(xs, xt, p), a, b)
 
@@ -88,9 +244,10 @@ def class_conditional_wasserstein(xs, xt, *, ys, yt=None, a=None, b=None, p: flo
     THEORY.md §3.3) or ``"sum"`` (1 per class, the paper's code). Classes absent from the batch are
     skipped; a class on one side only raises ``ValueError``.
     """
+    check_class_conditional_wasserstein_params(p, weights)
     xs, xt, a, b = _measure(xs, xt, a, b)
     total = 0.0
-    for blk in class_blocks(ys, yt, len(xs), len(xt), weights=weights, a=a):
+    for blk in class_blocks(ys, yt, len(xs), len(xt), weights=weights, a=a, b=b):
         sub_a = None if a is None else a[blk.index_s]
         sub_b = None if b is None else b[blk.index_t]
         total += blk.weight * wasserstein(xs[blk.index_s], xt[blk.index_t], a=sub_a, b=sub_b, p=p)
@@ -111,8 +268,7 @@ def label_cost_matrix(ys, yt, label_cost: str, num_classes: int | None = None) -
         if ys.ndim != 1 or yt.ndim != 1:
             raise ValueError("label_cost='onehot' needs class indices for ys and yt; use 'soft' for probabilities")
         return 2.0 * (ys[:, None] != yt[None, :])
-    k = num_classes or 1 + int(max(ys.max() if ys.ndim == 1 else ys.shape[1] - 1,
-                                    yt.max() if yt.ndim == 1 else yt.shape[1] - 1))
+    k = num_classes_of(ys, yt, num_classes)
     ps, pt = _probabilities(ys, k, "ys"), _probabilities(yt, k, "yt")
     if label_cost == "soft":
         diff = ps[:, None, :] - pt[None, :, :]
@@ -142,13 +298,13 @@ def joint_wasserstein(xs, xt, *, ys, yt=None, a=None, b=None, p: float = 2.0, be
     ``beta = 0`` gives :func:`wasserstein`; as ``beta`` grows it tends to the class-conditional value
     with ``prior`` weights (hard labels, equal class masses). ``yt`` defaults to ``ys``.
     """
-    check_p(p)
-    check_positive(beta, "beta", strict=False)
+    check_joint_wasserstein_params(p, beta, label_cost, num_classes)
     xs, xt, a, b = _measure(xs, xt, a, b)
-    ys = check_labels(None if ys is None else np.asarray(ys), "ys", len(xs))
+    ys = check_labels(_labels(ys), "ys", len(xs))
     if yt is None and len(xt) != len(xs):
         raise ValueError("yt is required when xs and xt have different numbers of rows")
-    yt = ys if yt is None else check_labels(np.asarray(yt), "yt", len(xt))
+    yt = ys if yt is None else check_labels(_labels(yt), "yt", len(xt))
+    num_classes_of(ys, yt, num_classes)  # a given num_classes must cover the labels, whatever the cost
     cost = cost_matrix(xs, xt, p) + beta * label_cost_matrix(ys, yt, label_cost, num_classes)
     return _ot_cost(cost, a, b)
 
@@ -168,23 +324,15 @@ def wasserstein_1d(u, v, *, a=None, b=None, p: float = 2.0) -> float:
     return float(np.sum(dt * np.abs(qu - qv) ** p))
 
 
-def sliced_projections(d: int, n_projections: int, seed: int) -> np.ndarray:
-    """``n_projections`` directions uniform on the unit sphere of R^d, reproducible from ``seed``."""
-    theta = np.random.default_rng(seed).standard_normal((n_projections, d))
-    return theta / np.linalg.norm(theta, axis=1, keepdims=True)
-
-
 def sliced_wasserstein(xs, xt, *, a=None, b=None, p: float = 2.0, n_projections: int = 50,
                        seed: int = 0) -> float:
     r"""Monte-Carlo sliced OT: :math:`\frac1K\sum_k W_p^p(\theta_k^\top \hat P, \theta_k^\top \hat Q)`.
 
-    Directions :math:`\theta_k` are uniform on the sphere, drawn by :func:`~kd2m_ref.reference.wasserstein.sliced_projections` from
+    Directions :math:`\theta_k` are uniform on the sphere, drawn by :func:`~kd2m_ref._conventions.sliced_projections` from
     ``seed`` (the torch version uses the same directions); each 1-D problem is solved exactly.
     Returns the mean of the p-th powers (sliced :math:`SW_p^p`).
     """
-    if int(n_projections) < 1:
-        raise ValueError(f"n_projections must be a positive integer; got {n_projections}")
-    check_p(p)
+    check_sliced_wasserstein_params(p, n_projections, seed)
     xs, xt, a, b = _measure(xs, xt, a, b)
     theta = sliced_projections(xs.shape[1], int(n_projections), seed)
     ps, pt = xs @ theta.T, xt @ theta.T

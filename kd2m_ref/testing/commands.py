@@ -6,6 +6,7 @@ import failure, bad parameter) with the reason on stderr.
 
 from __future__ import annotations
 
+import argparse
 import ast
 import json
 import os
@@ -18,6 +19,28 @@ def _parse_value(text: str):
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (``--examples 0`` or ``--jobs 0`` is a usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def cuda_missing(device) -> str | None:
+    """The reason a ``cuda`` device cannot be used here, or None."""
+    if device is None or not str(device).startswith("cuda"):
+        return None
+    import torch
+
+    if not torch.cuda.is_available():
+        return f"--device {device} requested but torch.cuda.is_available() is False (no CUDA device here)"
+    return None
 
 
 def _usage(message: str) -> int:
@@ -52,6 +75,14 @@ def run_check(args) -> int:
         if not eq or not name:
             return _usage(f"--param expects name=value, got {item!r}")
         params[name] = _parse_value(value)
+    from .._conventions import check_params
+
+    try:
+        check_params(args.metric, **params)
+    except ValueError as exc:
+        return _usage(f"--param: {exc}")
+    if cuda_missing(args.device):
+        return _usage(cuda_missing(args.device))
     try:
         fn = _load(args.target)
     except Exception as exc:  # noqa: BLE001 - any import failure is a usage error, with its reason
@@ -71,11 +102,8 @@ def run_check(args) -> int:
 def run_selftest(args) -> int:
     from .selftest import format_table, selftest
 
-    if args.device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            return _usage("--device cuda requested but torch.cuda.is_available() is False")
+    if cuda_missing(args.device):
+        return _usage(cuda_missing(args.device))
     rows = selftest(args.metric or None, device=args.device, dtype=args.dtype, profile=args.profile,
                     max_examples=args.examples)
     if args.json:
@@ -96,7 +124,7 @@ def add_commands(sub) -> None:
     p.add_argument("--metric", required=True, help="registry key (see `kd2m-ref metrics`)")
     p.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="a convention your function follows (repeatable), e.g. --param weights=prior")
-    p.add_argument("--examples", type=int, default=100, help="Hypothesis examples (default 100)")
+    p.add_argument("--examples", type=positive_int, default=100, help="Hypothesis examples (default 100)")
     p.add_argument("--device", default=None, help="torch device of the inputs (default cpu)")
     p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "numpy"])
@@ -106,7 +134,7 @@ def add_commands(sub) -> None:
     s.add_argument("--device", default="cpu")
     s.add_argument("--dtype", default="float32", choices=["float64", "float32"])
     s.add_argument("--profile", default="ci", choices=["ci", "deep"], help="ci: 40 examples per metric; deep: 2000")
-    s.add_argument("--examples", type=int, default=None, help="override the profile's examples per metric")
+    s.add_argument("--examples", type=positive_int, default=None, help="override the profile's examples per metric")
     s.add_argument("--metric", action="append", help="only this metric (repeatable)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=run_selftest)

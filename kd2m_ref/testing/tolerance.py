@@ -124,7 +124,7 @@ def hinton_kd_tolerance(example, dtype) -> tuple[float, float]:
 
 
 def _gaussian_blocks(example):
-    from .._classes import class_blocks
+    from .._conventions import class_blocks
 
     xs, xt = example.args
     kw = example.kwargs

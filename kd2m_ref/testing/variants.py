@@ -142,7 +142,7 @@ def paired(key: str):
         cost = np.sum((xs - xt) ** 2, 1) ** (p / 2)
         if "ys" not in ex.kwargs:
             return float(_weights(ex, len(xs)) @ cost)
-        from .._classes import class_blocks
+        from .._conventions import class_blocks
 
         w = _weights(ex, len(xs))
         return float(sum(blk.weight * (w[blk.index_s] @ cost[blk.index_s]) / w[blk.index_s].sum()
@@ -278,7 +278,7 @@ class_conditional_wasserstein = {
 
 
 def _per_class_root(ex):
-    from .._classes import class_blocks
+    from .._conventions import class_blocks
 
     p = float(param_or(ex, "p", 2.0))
     if p == 1:
@@ -427,7 +427,7 @@ def _centred(key):
     def fn(ex):
         xs, xt = ex.args
         if "ys" in ex.kwargs:
-            from .._classes import class_blocks
+            from .._conventions import class_blocks
 
             xs, xt = xs.copy(), xt.copy()
             for blk in class_blocks(ex.kwargs["ys"], ex.kwargs.get("yt"), len(xs), len(xt), weights="sum",

@@ -1,10 +1,49 @@
-"""Helpers shared by the torch metrics: input checks, weights, and a ground cost with finite gradients."""
+"""Helpers shared by the torch metrics: input checks, weights, low precision, and a ground cost with
+finite gradients."""
 
 from __future__ import annotations
+
+import functools
 
 import torch
 
 from .._checks import check_points, check_weights
+
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def check_tensor(x, name: str) -> torch.Tensor:
+    """The torch layer differentiates its inputs: they must be tensors (NumPy input has the reference)."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor; got {type(x).__name__}. Convert it with "
+                         "torch.as_tensor(...), or use kd2m_ref.reference for NumPy arrays")
+    return x
+
+
+def as_tensor(v, name: str, like: torch.Tensor, dtype=None) -> torch.Tensor:
+    """Weights or labels given as a list, NumPy array or tensor, as a tensor on ``like``'s device."""
+    try:
+        return torch.as_tensor(v, dtype=dtype, device=like.device)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{name} must be an array of numbers; got {type(v).__name__} ({exc})") from None
+
+
+def float32_for_low_precision(fn):
+    """Run a metric with autocast off, computing float16/bfloat16 inputs in float32 and returning the
+    float32 value: the iterations, factorisations and sums of these metrics are not accurate in half
+    precision (and a distance can exceed float16's range). float32/float64 inputs keep their dtype."""
+
+    def up(v):
+        return v.float() if isinstance(v, torch.Tensor) and v.dtype in LOW_PRECISION else v
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        first = next((v for v in (*args, *kwargs.values()) if isinstance(v, torch.Tensor)), None)
+        if first is None:
+            return fn(*args, **kwargs)
+        with torch.autocast(device_type=first.device.type, enabled=False):
+            return fn(*map(up, args), **{k: up(v) for k, v in kwargs.items()})
+    return wrapper
 
 _CHUNK = 1 << 24  # elements of the (n, m, d) difference tensor built at once
 
@@ -12,8 +51,8 @@ _CHUNK = 1 << 24  # elements of the (n, m, d) difference tensor built at once
 def measure(xs: torch.Tensor, xt: torch.Tensor, a=None, b=None):
     """Validate a pair of weighted point clouds; return ``(xs, xt, a, b)`` with weights normalised
     to sum 1 (uniform when None) in the dtype and on the device of ``xs``."""
-    check_points(xs, "xs")
-    check_points(xt, "xt", dim=xs.shape[1])
+    check_points(check_tensor(xs, "xs"), "xs")
+    check_points(check_tensor(xt, "xt"), "xt", dim=xs.shape[1])
     if xt.dtype != xs.dtype or xt.device != xs.device:
         raise ValueError(f"xs and xt must share dtype and device; got {xs.dtype}/{xs.device} and {xt.dtype}/{xt.device}")
     return xs, xt, _normalised(a, "a", xs), _normalised(b, "b", xt)
@@ -22,8 +61,9 @@ def measure(xs: torch.Tensor, xt: torch.Tensor, a=None, b=None):
 def _normalised(w, name: str, x: torch.Tensor) -> torch.Tensor:
     if w is None:
         return torch.full((x.shape[0],), 1.0 / x.shape[0], dtype=x.dtype, device=x.device)
+    w = as_tensor(w, name, x)
     check_weights(w, name, x.shape[0])
-    w = w.to(dtype=x.dtype, device=x.device)
+    w = w.to(dtype=x.dtype)
     return w / w.sum()
 
 

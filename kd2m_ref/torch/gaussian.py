@@ -21,16 +21,10 @@ import math
 
 import torch
 
-from .._checks import check_choice, check_positive
-from .._classes import class_blocks
-from ..reference.gaussian import _SINGULAR_HINT, COVARIANCES, DIRECTIONS, ESTIMATORS
-from ._common import measure
-
-
-def _check_fit_args(estimator, covariance, eps):
-    check_choice(estimator, "estimator", ESTIMATORS)
-    check_choice(covariance, "covariance", COVARIANCES)
-    check_positive(eps, "eps", strict=False)
+from .._checks import check_moments
+from .._conventions import (GAUSSIAN_DIRECTIONS, SINGULAR_HINT, check_choice, check_gaussian_kl_params,
+                            check_gaussian_params, class_blocks)
+from ._common import check_tensor, float32_for_low_precision, measure
 
 
 def gaussian_factor(x: torch.Tensor, w: torch.Tensor, estimator: str = "mle", eps: float = 0.0):
@@ -49,9 +43,10 @@ def gaussian_factor(x: torch.Tensor, w: torch.Tensor, estimator: str = "mle", ep
     return mean, factor
 
 
+@float32_for_low_precision
 def fit_gaussian(x: torch.Tensor, *, a=None, estimator: str = "mle", covariance: str = "full", eps: float = 0.0):
     r"""``(mean, cov)`` of the Gaussian fitted to ``x``; see :func:`kd2m_ref.reference.fit_gaussian`."""
-    _check_fit_args(estimator, covariance, eps)
+    check_gaussian_params(covariance, estimator, eps)
     x, _, w, _ = measure(x, x, a, None)
     mean, f = gaussian_factor(x, w, estimator, eps)
     return mean, ((f * f).sum(0) if covariance == "diag" else f.T @ f)
@@ -84,6 +79,7 @@ def _pair(xs, xt, a, b):
     return measure(xs, xt, a, b)
 
 
+@float32_for_low_precision
 def gaussian_wasserstein(xs, xt, *, a=None, b=None, covariance: str = "full", estimator: str = "mle",
                          eps: float = 0.0) -> torch.Tensor:
     r"""Squared W2 between the Gaussians fitted to ``xs`` and ``xt``; see
@@ -93,7 +89,7 @@ def gaussian_wasserstein(xs, xt, *, a=None, b=None, covariance: str = "full", es
     rank-deficient covariances (n < d). The diagonal form uses column norms of the centred data, whose
     gradient is finite (zero) at a constant feature.
     """
-    _check_fit_args(estimator, covariance, eps)
+    check_gaussian_params(covariance, estimator, eps)
     xs, xt, a, b = _pair(xs, xt, a, b)
     ms, fs = gaussian_factor(xs, a, estimator, eps)
     mt, ft = gaussian_factor(xt, b, estimator, eps)
@@ -108,6 +104,19 @@ def _sqrt_factor(cov: torch.Tensor) -> torch.Tensor:
     return (vec * lam.clamp(min=0).sqrt()) @ vec.T
 
 
+def _check_moment_tensors(mean_s, mean_t, cov_s, cov_t):
+    """Tensors, validated as the reference validates moments (shapes, finite, symmetric PSD), sharing a
+    dtype and device."""
+    tensors = dict(mean_s=mean_s, mean_t=mean_t, cov_s=cov_s, cov_t=cov_t)
+    for name, v in tensors.items():
+        check_tensor(v, name)
+    check_moments(mean_s, mean_t, cov_s, cov_t)
+    if len({(v.dtype, v.device) for v in tensors.values()}) > 1:
+        raise ValueError("mean_s, mean_t, cov_s and cov_t must share dtype and device; got "
+                         + ", ".join(f"{k}: {v.dtype}/{v.device}" for k, v in tensors.items()))
+
+
+@float32_for_low_precision
 def gaussian_wasserstein_from_moments(mean_s, mean_t, cov_s, cov_t) -> torch.Tensor:
     r"""Squared W2 between :math:`N(\mu_S,\Sigma_S)` and :math:`N(\mu_T,\Sigma_T)` (variance vectors:
     diagonal formula); see :func:`kd2m_ref.reference.gaussian_wasserstein_from_moments`.
@@ -115,6 +124,7 @@ def gaussian_wasserstein_from_moments(mean_s, mean_t, cov_s, cov_t) -> torch.Ten
     The symmetric square roots come from ``eigh``; gradients w.r.t. full covariances go through it and
     are not finite at repeated eigenvalues: train with the sample-level :func:`gaussian_wasserstein`.
     """
+    _check_moment_tensors(mean_s, mean_t, cov_s, cov_t)
     mean_term = ((mean_s - mean_t) ** 2).sum()
     if cov_s.ndim == 1:
         return mean_term + ((cov_s.clamp(min=0).sqrt() - cov_t.clamp(min=0).sqrt()) ** 2).sum()
@@ -156,7 +166,7 @@ def _cholesky(cov: torch.Tensor, name: str) -> torch.Tensor:
     diag = chol.diagonal()
     tiny = cov.shape[0] * torch.finfo(cov.dtype).eps * cov.diagonal().max()
     if int(info) != 0 or not bool((diag * diag > tiny).all()) or not bool(chol.isfinite().all()):
-        raise ValueError(f"{name} is singular or not positive definite in {cov.dtype}: " + _SINGULAR_HINT)
+        raise ValueError(f"{name} is singular or not positive definite in {cov.dtype}: " + SINGULAR_HINT)
     return chol
 
 
@@ -164,7 +174,7 @@ def _kl(ms, mt, cs, ct, direction, names):
     if cs.ndim == 1:
         for name, v in zip(names, (cs, ct)):
             if not bool((v > 0).all()):
-                raise ValueError(f"{name} has a zero variance: " + _SINGULAR_HINT)
+                raise ValueError(f"{name} has a zero variance: " + SINGULAR_HINT)
     else:
         ls, lt = _cholesky(cs, names[0]), _cholesky(ct, names[1])
     if direction == "teacher_student":
@@ -183,20 +193,22 @@ def _kl(ms, mt, cs, ct, direction, names):
     return 0.5 * ((off * off).sum() + exp_minus_one_minus(2 * torch.log(a.diagonal())).sum() + (b * b).sum())
 
 
+@float32_for_low_precision
 def gaussian_kl_from_moments(mean_s, mean_t, cov_s, cov_t, *, direction: str = "student_teacher") -> torch.Tensor:
     r"""KL between :math:`N(\mu_S,\Sigma_S)` and :math:`N(\mu_T,\Sigma_T)` (default KL(student ‖ teacher));
     see :func:`kd2m_ref.reference.gaussian_kl_from_moments`."""
-    check_choice(direction, "direction", DIRECTIONS)
+    check_choice(direction, "direction", GAUSSIAN_DIRECTIONS)
+    _check_moment_tensors(mean_s, mean_t, cov_s, cov_t)
     return _kl(mean_s, mean_t, cov_s, cov_t, direction, ("cov_s", "cov_t"))
 
 
+@float32_for_low_precision
 def gaussian_kl(xs, xt, *, a=None, b=None, covariance: str = "full", estimator: str = "mle", eps: float = 0.0,
                 direction: str = "student_teacher") -> torch.Tensor:
     r"""KL between the Gaussians fitted to ``xs`` (student) and ``xt`` (teacher), default
     :math:`\mathrm{KL}(N_S\|N_T)`; see :func:`kd2m_ref.reference.gaussian_kl`. Cholesky-based; a
     singular fitted covariance raises ``ValueError`` suggesting ``eps``."""
-    _check_fit_args(estimator, covariance, eps)
-    check_choice(direction, "direction", DIRECTIONS)
+    check_gaussian_kl_params(covariance, estimator, eps, direction)
     uniform = (a is None, b is None)
     xs, xt, a, b = _pair(xs, xt, a, b)
     ms, cs = _moments(xs, a, uniform[0], estimator, covariance, eps)
@@ -224,30 +236,31 @@ def _moments(x, w, uniform, estimator, covariance, eps):
 def _class_conditional(metric, xs, xt, ys, yt, a, b, weights, **kwargs) -> torch.Tensor:
     xs, xt, a_n, b_n = _pair(xs, xt, a, b)
     total = xs.new_zeros(())
-    for blk in class_blocks(ys, yt, len(xs), len(xt), weights=weights, a=a):
+    for blk in class_blocks(ys, yt, len(xs), len(xt), weights=weights, a=a, b=b):
         i = torch.as_tensor(blk.index_s, device=xs.device)
         j = torch.as_tensor(blk.index_t, device=xs.device)
         total = total + blk.weight * metric(xs[i], xt[j], a=a_n[i], b=b_n[j], **kwargs)
     return total
 
 
+@float32_for_low_precision
 def class_conditional_gaussian_wasserstein(xs, xt, *, ys, yt=None, a=None, b=None, weights: str = "uniform",
                                            covariance: str = "full", estimator: str = "mle",
                                            eps: float = 0.0) -> torch.Tensor:
     r""":math:`\sum_c w_c W_2^2` between per-class fitted Gaussians; see
     :func:`kd2m_ref.reference.class_conditional_gaussian_wasserstein`."""
-    _check_fit_args(estimator, covariance, eps)
+    check_gaussian_params(covariance, estimator, eps)
     return _class_conditional(gaussian_wasserstein, xs, xt, ys, yt, a, b, weights, covariance=covariance,
                               estimator=estimator, eps=eps)
 
 
+@float32_for_low_precision
 def class_conditional_gaussian_kl(xs, xt, *, ys, yt=None, a=None, b=None, weights: str = "uniform",
                                   covariance: str = "full", estimator: str = "mle", eps: float = 0.0,
                                   direction: str = "student_teacher") -> torch.Tensor:
     r""":math:`\sum_c w_c \mathrm{KL}` between per-class fitted Gaussians; see
     :func:`kd2m_ref.reference.class_conditional_gaussian_kl`."""
-    _check_fit_args(estimator, covariance, eps)
-    check_choice(direction, "direction", DIRECTIONS)
+    check_gaussian_kl_params(covariance, estimator, eps, direction)
     return _class_conditional(gaussian_kl, xs, xt, ys, yt, a, b, weights, covariance=covariance,
                               estimator=estimator, eps=eps, direction=direction)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 
 from .._checks import check_points
-from ..reference.kernel import SHIFT_INVARIANT, check_mmd_params
-from ._common import pairwise_cost
+from .._conventions import SHIFT_INVARIANT, check_mmd_params
+from ._common import check_tensor, float32_for_low_precision, pairwise_cost
 
 
 def bandwidth_from_rule(xs: torch.Tensor, xt: torch.Tensor, rule: str) -> torch.Tensor:
@@ -28,17 +28,36 @@ def bandwidth_from_rule(xs: torch.Tensor, xt: torch.Tensor, rule: str) -> torch.
     return torch.where(s > 0, s, torch.ones_like(s))
 
 
+def _over_bandwidth(cost: torch.Tensor, s, times: int) -> torch.Tensor:
+    """``cost / s**times`` as ``times`` divisions by s. A number s that the cost's dtype cannot hold as a
+    normal number (1e-300 or 1e300 in float32: it would round to 0 or inf, and 0/0 = NaN on the
+    diagonal) divides in float64, the result rounded back (to inf, 0 or a value)."""
+    finfo = torch.finfo(cost.dtype)
+    wide = not isinstance(s, torch.Tensor) and not finfo.tiny <= s <= finfo.max
+    z = cost.to(torch.float64) if wide else cost
+    for _ in range(times):
+        z = z / s
+    return z.to(cost.dtype)
+
+
 def kernel_matrix(x: torch.Tensor, y: torch.Tensor, *, kernel: str = "gaussian", bandwidth=1.0, degree: int = 2,
                   offset: float = 1.0) -> torch.Tensor:
     """Kernel matrix; ``bandwidth`` a number or a 0-d tensor. See :func:`kd2m_ref.reference.kernel.kernel_matrix`."""
+    # distances are divided by s first, so s**2 is never formed: any finite s > 0 works (see the
+    # reference). Gaussian: coincident points (sq == 0) take k = 1 as a constant, so no gradient flows
+    # there: d k / d sq = -k/(2 s^2) overflows for s < 1e-154, and inf times the zero gradient of sq at
+    # coincident points would be NaN (the true gradient is 0 for every s).
     if kernel == "gaussian":
-        return torch.exp(pairwise_cost(x, y, 2.0) * (-0.5 / bandwidth**2))
+        sq = pairwise_cost(x, y, 2.0)
+        k = torch.exp(-0.5 * _over_bandwidth(sq, bandwidth, 2))
+        return torch.where(sq > 0, k, torch.ones_like(k))
     if kernel == "laplacian":
-        return torch.exp(-pairwise_cost(x, y, 1.0) / bandwidth)
+        return torch.exp(-_over_bandwidth(pairwise_cost(x, y, 1.0), bandwidth, 1))
     gram = x @ y.T
     return gram if kernel == "linear" else (gram + offset) ** int(degree)
 
 
+@float32_for_low_precision
 def mmd(xs, xt, *, kernel: str = "gaussian", bandwidth: float | str = "mean", estimator: str = "biased",
         degree: int = 2, offset: float = 1.0, detach_bandwidth: bool = True) -> torch.Tensor:
     r"""MMD^2 (V- or U-statistic); see :func:`kd2m_ref.reference.mmd` for the formula and conventions.
@@ -47,10 +66,10 @@ def mmd(xs, xt, *, kernel: str = "gaussian", bandwidth: float | str = "mean", es
     constant in the backward pass; ``False`` differentiates through it. Returns a 0-d tensor of the
     input's dtype and device.
     """
-    check_mmd_params(kernel, bandwidth, estimator, degree, offset)
+    check_mmd_params(kernel, bandwidth, estimator, degree, offset, detach_bandwidth)
     rows = 2 if estimator == "unbiased" else 1
-    check_points(xs, "xs", min_rows=rows)
-    check_points(xt, "xt", dim=xs.shape[1], min_rows=rows)
+    check_points(check_tensor(xs, "xs"), "xs", min_rows=rows)
+    check_points(check_tensor(xt, "xt"), "xt", dim=xs.shape[1], min_rows=rows)
     if xt.dtype != xs.dtype or xt.device != xs.device:
         raise ValueError(f"xs and xt must share dtype and device; got {xs.dtype}/{xs.device} and "
                          f"{xt.dtype}/{xt.device}")

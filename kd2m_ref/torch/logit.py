@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from ..reference.logit import check_kd_params, check_logits
+from .._checks import check_logits
+from .._conventions import check_hinton_kd_params
+from ._common import check_tensor, float32_for_low_precision
 
 
+@float32_for_low_precision
 def hinton_kd(logits_student, logits_teacher, *, temperature: float = 1.0,
               direction: str = "teacher_student") -> torch.Tensor:
     r""":math:`\frac{T^2}{B}\sum_b \mathrm{KL}(p_b\|q_b)` between tempered softmaxes, through ``log_softmax``.
@@ -15,9 +18,9 @@ def hinton_kd(logits_student, logits_teacher, *, temperature: float = 1.0,
     the paper's code. The gradient w.r.t. the student logits is :math:`T(p_S - p_T)/B` per row in the
     default direction. Returns a 0-d tensor of the input's dtype and device.
     """
-    check_kd_params(temperature, direction)
-    check_logits(logits_student, "logits_student")
-    check_logits(logits_teacher, "logits_teacher", like=logits_student)
+    check_hinton_kd_params(temperature, direction)
+    check_logits(check_tensor(logits_student, "logits_student"), "logits_student")
+    check_logits(check_tensor(logits_teacher, "logits_teacher"), "logits_teacher", like=logits_student)
     if logits_teacher.dtype != logits_student.dtype or logits_teacher.device != logits_student.device:
         raise ValueError("logits_student and logits_teacher must share dtype and device; got "
                          f"{logits_student.dtype}/{logits_student.device} and "

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from .._conventions import check_params, check_positive
 from ..registry import METRICS
 from .distributed import all_gather_rows, check_sync
 
@@ -91,15 +92,17 @@ class KD2MLoss(torch.nn.Module):
         if spec.torch_path is None:
             raise ValueError(f"metric {metric!r} has no torch implementation; keys with one: "
                              f"{sorted(k for k, s in METRICS.items() if s.torch_path)}")
-        weight = float(weight)
-        if not weight == weight or weight in (float("inf"), float("-inf")):
-            raise ValueError(f"weight must be a finite number; got {weight!r}")
+        try:
+            weight = check_positive(weight, "weight", strict=False)
+        except ValueError:
+            raise ValueError(f"weight (λ) must be a finite non-negative number; got {weight!r}") from None
         fn = spec.torch
         accepted = {name for name, p in inspect.signature(fn).parameters.items()
                     if p.kind is inspect.Parameter.KEYWORD_ONLY} - {"ys", "yt"}
         unknown = set(metric_params) - accepted
         if unknown:
             raise ValueError(f"metric {metric!r} does not take {sorted(unknown)}; its parameters: {sorted(accepted)}")
+        check_params(metric, **metric_params)  # at construction, not at the first forward
         self.metric, self.weight, self.detach_teacher = metric, weight, bool(detach_teacher)
         self.sync = sync
         self.metric_params = dict(metric_params)
@@ -155,6 +158,9 @@ class KD2MLoss(torch.nn.Module):
         the shards have equal sizes.
         Returns :class:`KD2MTerms` ``(total, cross_entropy, distillation)``; call ``.total.backward()``.
         """
+        if labels is None:
+            raise ValueError("total() needs labels: the cross-entropy term compares logits_student with the "
+                             "class indices of the batch")
         distill = self(features_student, features_teacher, labels, logits_student, logits_teacher)
         (logits32,) = _at_least_float32(logits_student)
         with torch.autocast(device_type=logits32.device.type, enabled=False):

@@ -9,14 +9,17 @@ w.r.t. weights through the centred dual potentials.
 
 from __future__ import annotations
 
+import warnings
+
 import ot
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from .._checks import check_choice, check_labels, check_p, check_positive
-from .._classes import class_blocks
-from ..reference.wasserstein import LABEL_COSTS, sliced_projections
-from ._common import measure, pairwise_cost
+from .._checks import check_labels
+from .._conventions import (LABEL_COSTS, check_choice, check_class_conditional_wasserstein_params,
+                            check_joint_wasserstein_params, check_sliced_wasserstein_params,
+                            check_wasserstein_params, class_blocks, num_classes_of, sliced_projections)
+from ._common import as_tensor, float32_for_low_precision, measure, pairwise_cost
 
 
 def _equal_uniform(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -26,21 +29,51 @@ def _equal_uniform(a: torch.Tensor, b: torch.Tensor) -> bool:
             and bool((a == a[0]).all()) and bool((b == b[0]).all()))
 
 
+#: Largest n·m the exact solvers accept (about 11,600 x 11,600): one float64 copy of the cost is
+#: then 1 GiB, and exact OT holds about four (the cost, its float64 CPU copy for the solver, the
+#: dense plan, the product); the network simplex is also minutes to hours at that size.
+_MAX_EXACT_ENTRIES = 1 << 27
+_EMD_MAX_ITER = 10_000_000
+_ALTERNATIVES = "use sinkhorn_divergence or sliced_wasserstein for clouds this large"
+
+
+def _check_exact_size(n: int, m: int) -> None:
+    """Raise ``ValueError`` before an n x m cost is formed when exact OT would need more than
+    ``_MAX_EXACT_ENTRIES`` entries per matrix (the message gives the memory it would take)."""
+    entries = int(n) * int(m)
+    if entries > _MAX_EXACT_ENTRIES:
+        gib = entries * 8 / 2**30
+        raise ValueError(
+            f"exact OT between {n} and {m} points needs an {n} x {m} cost matrix ({entries:,} entries: "
+            f"{gib:.1f} GiB per float64 copy, about {4 * gib:.0f} GiB for the cost, its CPU copy, the plan "
+            f"and their product), above the limit of {_MAX_EXACT_ENTRIES:,} entries; {_ALTERNATIVES}")
+
+
 def exact_ot(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Exact OT value ``min <plan, cost>`` over couplings of the probability vectors ``a``, ``b``.
 
     Equal uniform weights: the optimal permutation from scipy's ``linear_sum_assignment`` (faster than
-    the network simplex there); otherwise POT's ``emd``.
+    the network simplex there); otherwise POT's ``emd``. Costs above ``_MAX_EXACT_ENTRIES``
+    entries raise ``ValueError``, and a network simplex that stops at its iteration limit raises
+    ``RuntimeError``; both name the alternatives (Sinkhorn, sliced OT).
     """
+    n, m = cost.shape
+    _check_exact_size(n, m)
     if _equal_uniform(a, b):
         rows, cols = linear_sum_assignment(cost.detach().cpu().double().numpy())
         return cost[torch.as_tensor(rows, device=cost.device), torch.as_tensor(cols, device=cost.device)].mean()
     a64 = a.detach().cpu().double().numpy()
     b64 = b.detach().cpu().double().numpy()
-    plan, log = ot.emd(a64 / a64.sum(), b64 / b64.sum(), cost.detach().cpu().double().numpy(),
-                       numItermax=10_000_000, log=True)
+    with warnings.catch_warnings():  # POT's "try to increase numItermax" is replaced by the error below
+        warnings.filterwarnings("ignore", message="numItermax reached", category=UserWarning)
+        plan, log = ot.emd(a64 / a64.sum(), b64 / b64.sum(), cost.detach().cpu().double().numpy(),
+                           numItermax=_EMD_MAX_ITER, log=True)
     if log["warning"] is not None:
-        raise RuntimeError(f"exact OT solver failed: {log['warning']}")
+        if log.get("result_code") == 3 or "numItermax" in str(log["warning"]):
+            raise RuntimeError(
+                f"exact OT on a {n} x {m} problem stopped at the network simplex's iteration limit "
+                f"({_EMD_MAX_ITER:,}) before reaching optimality; {_ALTERNATIVES}")
+        raise RuntimeError(f"exact OT solver failed on a {n} x {m} problem: {log['warning']}")
     value = (torch.as_tensor(plan, dtype=cost.dtype, device=cost.device) * cost).sum()
     for w, potential in ((a, log["u"]), (b, log["v"])):
         if w.requires_grad:
@@ -49,27 +82,31 @@ def exact_ot(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tens
     return value
 
 
+@float32_for_low_precision
 def wasserstein(xs, xt, *, a=None, b=None, p: float = 2.0) -> torch.Tensor:
     r"""Exact :math:`W_p^p` between weighted empirical measures; see :func:`kd2m_ref.reference.wasserstein`.
 
     Returns a 0-d tensor of the input's dtype and device, differentiable w.r.t. ``xs``, ``xt``,
     ``a`` and ``b``.
     """
-    check_p(p)
+    check_wasserstein_params(p)
     xs, xt, a, b = measure(xs, xt, a, b)
+    _check_exact_size(len(xs), len(xt))
     return exact_ot(pairwise_cost(xs, xt, p), a, b)
 
 
+@float32_for_low_precision
 def class_conditional_wasserstein(xs, xt, *, ys, yt=None, a=None, b=None, p: float = 2.0,
                                   weights: str = "uniform") -> torch.Tensor:
     r""":math:`\sum_c w_c W_p^p(\hat P_S^c, \hat P_T^c)`; see :func:`kd2m_ref.reference.class_conditional_wasserstein`."""
-    check_p(p)
+    check_class_conditional_wasserstein_params(p, weights)
     xs, xt, a_n, b_n = measure(xs, xt, a, b)
     total = xs.new_zeros(())
-    for blk in class_blocks(ys, yt, len(xs), len(xt), weights=weights, a=a):
+    for blk in class_blocks(ys, yt, len(xs), len(xt), weights=weights, a=a, b=b):
         i = torch.as_tensor(blk.index_s, device=xs.device)
         j = torch.as_tensor(blk.index_t, device=xs.device)
         sub_a, sub_b = a_n[i], b_n[j]
+        _check_exact_size(len(i), len(j))
         total = total + blk.weight * exact_ot(pairwise_cost(xs[i], xt[j], p), sub_a / sub_a.sum(), sub_b / sub_b.sum())
     return total
 
@@ -81,8 +118,7 @@ def label_cost_matrix(ys, yt, label_cost: str, num_classes: int | None, like: to
         if ys.ndim != 1 or yt.ndim != 1:
             raise ValueError("label_cost='onehot' needs class indices for ys and yt; use 'soft' for probabilities")
         return 2.0 * (ys.to(like.device)[:, None] != yt.to(like.device)[None, :]).to(like.dtype)
-    k = num_classes or 1 + int(max(ys.max() if ys.ndim == 1 else ys.shape[1] - 1,
-                                    yt.max() if yt.ndim == 1 else yt.shape[1] - 1))
+    k = num_classes_of(ys, yt, num_classes)
     ps, pt = _probabilities(ys, k, "ys", like), _probabilities(yt, k, "yt", like)
     if label_cost == "soft":
         return pairwise_cost(ps, pt, 2.0)
@@ -100,17 +136,19 @@ def _probabilities(y, k, name, like):
     return torch.nn.functional.one_hot(y.to(like.device).long(), k).to(like.dtype)
 
 
+@float32_for_low_precision
 def joint_wasserstein(xs, xt, *, ys, yt=None, a=None, b=None, p: float = 2.0, beta: float = 1.0,
                       label_cost: str = "onehot", num_classes: int | None = None) -> torch.Tensor:
     r"""Joint feature-label OT; see :func:`kd2m_ref.reference.joint_wasserstein`. Soft labels given as
     probability tensors are differentiated through the label cost."""
-    check_p(p)
-    check_positive(beta, "beta", strict=False)
+    check_joint_wasserstein_params(p, beta, label_cost, num_classes)
     xs, xt, a, b = measure(xs, xt, a, b)
-    check_labels(ys, "ys", len(xs))
+    ys = check_labels(None if ys is None else as_tensor(ys, "ys", xs), "ys", len(xs))
     if yt is None and len(xt) != len(xs):
         raise ValueError("yt is required when xs and xt have different numbers of rows")
-    yt = ys if yt is None else check_labels(yt, "yt", len(xt))
+    yt = ys if yt is None else check_labels(as_tensor(yt, "yt", xs), "yt", len(xt))
+    num_classes_of(ys, yt, num_classes)  # a given num_classes must cover the labels, whatever the cost
+    _check_exact_size(len(xs), len(xt))
     cost = pairwise_cost(xs, xt, p) + beta * label_cost_matrix(ys, yt, label_cost, num_classes, xs)
     return exact_ot(cost, a, b)
 
@@ -134,12 +172,11 @@ def wasserstein_1d(u: torch.Tensor, v: torch.Tensor, a: torch.Tensor, b: torch.T
     return (dt * diff.abs() ** p).sum(0)
 
 
+@float32_for_low_precision
 def sliced_wasserstein(xs, xt, *, a=None, b=None, p: float = 2.0, n_projections: int = 50,
                        seed: int = 0) -> torch.Tensor:
     r"""Sliced :math:`SW_p^p`, with the same seeded directions as :func:`kd2m_ref.reference.sliced_wasserstein`."""
-    if int(n_projections) < 1:
-        raise ValueError(f"n_projections must be a positive integer; got {n_projections}")
-    check_p(p)
+    check_sliced_wasserstein_params(p, n_projections, seed)
     xs, xt, a, b = measure(xs, xt, a, b)
     theta = torch.as_tensor(sliced_projections(xs.shape[1], int(n_projections), seed).T,
                             dtype=xs.dtype, device=xs.device)

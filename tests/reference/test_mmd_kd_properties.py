@@ -1,16 +1,18 @@
 """Properties of MMD^2 and Hinton KD (THEORY.md §5.6, §5.7) on the float64 reference."""
 
 import math
+from fractions import Fraction
 
 import mpmath as mp
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from kd2m_ref import oracle as O
 from kd2m_ref import reference as R
-from kd2m_ref.reference.kernel import bandwidth_from_rule, kernel_matrix
+from kd2m_ref.reference.kernel import bandwidth_from_rule, kernel_matrix, mmd_condition
 from kd2m_ref.reference.wasserstein import cost_matrix, ot_plan
 from kd2m_ref.testing.strategies import hinton_kd_example, mmd_example, point_cloud
 from kd2m_ref.testing.tolerance import mmd_tolerance
@@ -167,6 +169,54 @@ def test_translation_invariance(ex, v):
     assert abs(base - shifted) <= _atol(ex) * radius * 1e3
 
 
+# Extreme bandwidths: any finite s > 0 (s**2 is never formed). Rows are distinct within each cloud; rows
+# 1 and 2 of _XT coincide with rows 1 and 2 of _XS (the cross pairs at distance 0).
+_XS = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [3.0, 1.0], [-1.0, -1.0]])
+_XT = np.array([[1.5, -2.0], [1.0, 0.0], [0.0, 2.0], [5.0, 5.0]])
+_COINCIDENT = 2
+
+
+def mmd_bandwidth_limit(s, estimator, n=len(_XS), m=len(_XT), coincident=_COINCIDENT):
+    """s -> 0: k = identity on distinct points, V = 1/n + 1/m - 2 c/(nm), U = -2 c/(nm) (c coincident
+    cross pairs); s -> oo: k = 1 everywhere, V = U = 0."""
+    if s > 1:
+        return Fraction(0)
+    return (Fraction(1, n) + Fraction(1, m) if estimator == "biased" else 0) - Fraction(2 * coincident, n * m)
+
+
+@pytest.mark.parametrize("s", [1e-300, 1e300])
+@pytest.mark.parametrize("estimator", ["biased", "unbiased"])
+@pytest.mark.parametrize("kernel", SHIFT_INVARIANT)
+def test_mmd_extreme_bandwidth_limits(kernel, estimator, s):
+    """covers("mmd", "oracle"): s = 1e-300 and 1e300 give the closed-form limits (were NaN on the diagonal
+    and OverflowError from 2 s**2); the kernel matrix is exactly the 0/1 limit; the oracle agrees."""
+    kw = dict(kernel=kernel, bandwidth=s, estimator=estimator)
+    limit = mmd_bandwidth_limit(s, estimator)
+    expected = float(limit)
+    assert R.mmd(_XS, _XT, **kw) == pytest.approx(expected, rel=0, abs=4e-16)
+    value, mass = mmd_condition(_XS, _XT, **kw)
+    assert value == pytest.approx(expected, rel=0, abs=4e-16) and math.isfinite(mass)
+    k = kernel_matrix(_XS, _XT, kernel=kernel, bandwidth=s)
+    assert np.array_equal(k, (cost_matrix(_XS, _XT, 2) == 0) if s < 1 else np.ones_like(k))
+    assert np.array_equal(kernel_matrix(_XS, _XS, kernel=kernel, bandwidth=s),
+                          np.eye(len(_XS)) if s < 1 else np.ones((len(_XS), len(_XS))))
+    with mp.workdps(50):
+        assert abs(O.mmd(_XS, _XT, **kw) - mp.mpf(limit.numerator) / limit.denominator) <= 1e-40
+
+
+@settings(max_examples=30)
+@given(mmd_example(), st.sampled_from(SHIFT_INVARIANT), st.sampled_from([1e-3, 1e3, 1e-200, 1e200]))
+def test_mmd_reference_matches_oracle_at_extreme_bandwidths(ex, kernel, factor):
+    """covers("mmd", "oracle"): s = 1e-3, 1e3, 1e-200 and 1e200 times the 'mean' bandwidth of the batch:
+    the reference is within the float64 error model of the 50-digit oracle (at 1e+-200 the old
+    ``2 s**2`` under/overflowed)."""
+    xs, xt = ex.args
+    ex.kwargs.update(kernel=kernel, bandwidth=factor * bandwidth_from_rule(xs, xt, "mean"))
+    ref = ex.call(R.mmd)
+    exact = ex.call(O.mmd)
+    assert abs(mp.mpf(ref) - exact) <= _atol(ex) / 8, (ref, exact)
+
+
 # --- Hinton KD ----------------------------------------------------------------------------------
 
 
@@ -258,3 +308,136 @@ def test_hinton_direction_conventions():
     assert abs(R.hinton_kd(us, ut, temperature=t) - t * t * kl_ts) <= 1e-14
     assert abs(R.hinton_kd(us, ut, temperature=t, direction="student_teacher") - t * t * kl_st) <= 1e-14
     assert abs(kl_ts - kl_st) > 1e-3
+
+
+# --- Hinton KD at every temperature: gaps |u/T| far beyond float64's exponent range --------------------
+
+DIRECTIONS = ["teacher_student", "student_teacher"]
+KD_TEMPERATURES = [1e-3, 1e-2, 1.0, 1e3, 1e6]
+_LOG_1E300 = 690.7755278982137  # e^{-690.7755...} = 1e-300
+
+
+def extreme_kd_case(name, t):
+    """(logits_student, logits_teacher) of a named extreme case at temperature t."""
+    base = np.random.default_rng(21).normal(size=(3, 5))
+    if name == "issue":  # T = 0.01 gave NaN: gaps / T beyond 709
+        return np.array([[0.0, 10.0], [3.0, -2.0]]), np.array([[1.0, 2.0], [0.0, 0.0]])
+    if name == "gap_710":
+        return np.array([[0.0, 710.0]]), np.array([[0.0, 0.0]])
+    if name == "far_apart":
+        return np.array([[1e3, -1e3, 0.0], [-1e3, 0.0, 1e3]]), np.array([[-1e3, 1e3, 0.5], [-1e3, 1e3, 999.0]])
+    if name == "one_side_saturated":  # one softmax saturates at small T, the other splits two classes
+        return np.array([[0.0, 1e-3, -500.0]]), np.array([[100.0, 0.0, -500.0]])
+    if name == "saturated_1e-300":  # both softmaxes put 1 - 1e-300 on class 0 at this T; their tails differ
+        u = np.array([[_LOG_1E300, 0.0, -0.5, -1.0]]) * t
+        return u + np.array([[0.0, 0.0, 1e-3, -2e-3]]) * t, u
+    if name == "deep_tails":  # both saturated, different only in a class of probability ~e^{-5250/T}
+        return np.array([[571.0, 138.0, -734.0]]), np.array([[571.0, 138.0, -742.0]])
+    if name == "shift_exact":  # dyadic rows and shifts: exactly constant gaps, KL = 0
+        grid = np.round(base * 16) / 16 * 50
+        return grid + np.array([[3.0], [-700.0], [0.5]]), grid
+    if name == "shift_rounded":  # u + 0.1 rounds entry by entry: gaps constant to ~1e-16 relative only
+        return base * 300 + 0.1, base * 300
+    if name == "tiny_gap":
+        return base * 300 + 1e-13 * np.random.default_rng(22).normal(size=base.shape), base * 300
+    if name == "one_class":
+        return base[:, :1] * 300, base[:, :1] - 7.0
+    if name == "tiny_entry":  # gaps 1 - 5e-111 and 1: not constant, KL ~ 3e-222 (at 50 digits they would be)
+        return np.array([[5e-111, 0.0]]), np.array([[1.0, 1.0]])
+    raise KeyError(name)
+
+
+EXTREME_KD_CASES = ["issue", "gap_710", "far_apart", "one_side_saturated", "saturated_1e-300", "deep_tails",
+                    "shift_exact", "shift_rounded", "tiny_gap", "one_class", "tiny_entry"]
+
+
+def kd_floor(t):
+    """Absolute slack near 0: a few subnormal ulps (of T^2 times a subnormal q or p)."""
+    return (1.0 + t * t) * 2.0**-1070
+
+
+@pytest.mark.parametrize("t", KD_TEMPERATURES)
+@pytest.mark.parametrize("direction", DIRECTIONS)
+@pytest.mark.parametrize("case", EXTREME_KD_CASES)
+def test_hinton_reference_matches_oracle_at_extremes(case, direction, t):
+    """covers("hinton_kd", "oracle"): 1e-12 relative to the oracle (a few subnormal ulps near 0) at
+    T = 1e-3 ... 1e6 with gaps |u/T| up to 2e6 (NaN before: e^{r} overflowed in log Z), saturated softmaxes
+    (1 - 1e-300; tails of probability e^{-5000}, where the oracle's 25 digits cost thousands), exact and
+    rounded constant shifts, gaps of 1e-13. Exact shifts and a single class give exactly 0."""
+    us, ut = extreme_kd_case(case, t)
+    ref = R.hinton_kd(us, ut, temperature=t, direction=direction)
+    exact = O.hinton_kd(us, ut, temperature=t, direction=direction)
+    assert math.isfinite(ref) and ref >= 0
+    assert abs(mp.mpf(ref) - exact) <= 1e-12 * abs(exact) + kd_floor(t), (ref, exact)
+    if case in ("shift_exact", "one_class"):
+        assert ref == 0.0 and exact == 0
+
+
+@pytest.mark.parametrize("t", [1e-300, 1e-100, 1e100, 1e300])
+@pytest.mark.parametrize("direction", DIRECTIONS)
+@pytest.mark.parametrize("case", ["issue", "gap_710", "one_side_saturated"])
+def test_hinton_reference_matches_oracle_at_astronomical_temperatures(case, direction, t):
+    """covers("hinton_kd", "oracle"): T^2 is applied term by term (T·x formed first), so neither T^2
+    (underflows for T < 1e-162, overflows beyond 1e154) nor KL ~ (gap/T)^2 (underflows for T > 1e160)
+    leaves float64's range before the product does: T^2 KL stays right from T = 1e-300 to 1e300."""
+    us, ut = extreme_kd_case(case, t)
+    ref = R.hinton_kd(us, ut, temperature=t, direction=direction)
+    exact = O.hinton_kd(us, ut, temperature=t, direction=direction)
+    assert abs(mp.mpf(ref) - exact) <= 1e-12 * abs(exact) + 2.0**-1070, (ref, exact)
+
+
+@st.composite
+def kd_at_any_temperature(draw):
+    """Logits with |u| <= 1e3 at a scale 1e-3 ... 1e3: independent rows, nearly equal rows (relative gaps
+    down to 1e-15), rows shifted by a constant, or one logit raised by up to 1e3 (a saturated softmax on
+    either side); T log-uniform in [1e-3, 1e6]."""
+    b, c = draw(st.integers(1, 3)), draw(st.integers(1, 6))
+    scale = 10.0 ** draw(st.floats(-3, 3))
+    unit = hnp.arrays(np.float64, (b, c), elements=st.floats(-1, 1))
+    ut = draw(unit) * scale
+    kind = draw(st.sampled_from(["independent", "near", "shift", "saturate"]))
+    if kind == "independent":
+        us = draw(unit) * scale
+    elif kind == "near":
+        us = ut + 10.0 ** draw(st.floats(-15, -1)) * scale * draw(unit)
+    elif kind == "shift":
+        us = ut + draw(hnp.arrays(np.float64, (b, 1), elements=st.floats(-1, 1))) * scale
+    else:
+        us = ut.copy()
+        us[:, draw(st.integers(0, c - 1))] += draw(st.floats(1.0, 1e3))
+    if draw(st.booleans()):
+        us, ut = ut, us
+    t = 10.0 ** draw(st.floats(-3, 6))
+    return np.clip(us, -1e3, 1e3), np.clip(ut, -1e3, 1e3), t, draw(st.sampled_from(DIRECTIONS))
+
+
+@settings(max_examples=60)
+@given(kd_at_any_temperature())
+def test_hinton_reference_matches_oracle_at_any_temperature(case):
+    """covers("hinton_kd", "oracle"): 1e-12 relative to the oracle (a few subnormal ulps near 0) for T
+    log-uniform in [1e-3, 1e6], both directions."""
+    us, ut, t, direction = case
+    ref = R.hinton_kd(us, ut, temperature=t, direction=direction)
+    exact = O.hinton_kd(us, ut, temperature=t, direction=direction)
+    assert abs(mp.mpf(ref) - exact) <= 1e-12 * abs(exact) + kd_floor(t), (ref, exact)
+
+
+def test_hinton_oracle_at_extremes():
+    """The oracle's adaptive precision stops correctly at the extremes: it matches the same naive sum at
+    1000 digits (to 1e-20 relative, or 1e-400 absolute where it stopped on its absolute floor), and a
+    2-class closed form: KL(softmax(0, 0) || softmax(0, 710)) = 355 - log 2 + log1p(e^{-710})."""
+    with mp.workdps(60):
+        closed = 355 - mp.log(2) + mp.log1p(mp.exp(-710))
+        assert abs(O.hinton_kd(np.array([[0.0, 710.0]]), np.array([[0.0, 0.0]])) - closed) <= 1e-40 * closed
+    for case in ("far_apart", "saturated_1e-300", "deep_tails", "tiny_gap"):
+        for t in (1e-3, 0.25, 1e6):
+            us, ut = extreme_kd_case(case, t)
+            exact = O.hinton_kd(us, ut, temperature=t)
+            with mp.workdps(1000):
+                rows = []
+                for up, uq in zip(ut, us):
+                    lp, lq = ([v - mp.log(mp.fsum(mp.exp(w) for w in z)) for v in z]
+                              for z in ([mp.mpf(float(v)) / mp.mpf(t) for v in row] for row in (up, uq)))
+                    rows.append(mp.fsum(mp.exp(a) * (a - b) for a, b in zip(lp, lq)))
+                deep = mp.mpf(t) ** 2 * mp.fsum(rows) / len(us)
+                assert abs(exact - deep) <= 1e-20 * abs(deep) + mp.mpf(10) ** -380, (case, t, exact, deep)

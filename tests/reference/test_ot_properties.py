@@ -1,6 +1,10 @@
 """Properties of the empirical OT family (THEORY.md §5.1, §5.4, §5.5) on the float64 reference."""
 
+import dataclasses
 import itertools
+import re
+import sys
+import warnings
 
 import numpy as np
 import ot
@@ -10,6 +14,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from kd2m_ref import reference as R
+from kd2m_ref.reference.sinkhorn import solve_entropic
 from kd2m_ref.testing.strategies import joint_example, labelled_clouds, ot_example, point_cloud, sinkhorn_example
 
 TOL = dict(rtol=1e-9, atol=1e-11)
@@ -276,6 +281,83 @@ def test_sinkhorn_small_epsilon_is_finite_and_warns_when_capped():
     assert np.isfinite(value) and abs(value - exact) <= 1e-3 * np.log(64)
     with pytest.warns(R.SinkhornNotConverged, match="max_iter=2"):
         R.sinkhorn(xs, xt, epsilon=1e-3, max_iter=2)
+
+
+# A measure against itself whose plan is almost diagonal (cost / eps ~ 18): alternating Sinkhorn creeps
+# along a nearly flat dual direction here (1e-7 per iteration) and its dual value fell below 0.
+NEAR_DIAGONAL = dict(xs=np.array([[4.944786973210904, -4.2668505073620056], [-3.727129361203705, -4.0]]),
+                     a=np.array([0.5, 1.0]), epsilon=4.2656931462611665)
+
+
+def test_sinkhorn_divergence_near_diagonal_plan():
+    """covers("sinkhorn_divergence", "near_diagonal_nonnegative"): the symmetric updates keep the two
+    potentials equal, so this converges at once and S_eps(a, a) is 0 up to rounding, never below."""
+    xs, a, eps = NEAR_DIAGONAL["xs"], NEAR_DIAGONAL["a"], NEAR_DIAGONAL["epsilon"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", R.SinkhornNotConverged)
+        value = R.sinkhorn_divergence(xs, xs, a=a, b=a, epsilon=eps, max_iter=20_000, tol=1e-10)
+    assert -1e-14 <= value <= 1e-12
+
+
+def _solution(xs, xt, p, eps, max_iter, tol=1e-12):
+    cost = R.wasserstein.__globals__["cost_matrix"](xs, xt, p)
+    la, lb = np.full(len(xs), -np.log(len(xs))), np.full(len(xt), -np.log(len(xt)))
+    return solve_entropic(cost, la, lb, eps, max_iter, tol)
+
+
+def check_unconverged_upper_bound(xs, xt, p, eps, max_iter):
+    """The value returned after ``max_iter`` iterations is >= W_p^p and >= a certified lower bound of
+    OT_eps (the dual value of a long run), and exceeds that lower bound by at most the gap the warning
+    states plus the long run's own gap."""
+    exact = R.wasserstein(xs, xt, p=p)
+    reference = _solution(xs, xt, p, eps, 100_000)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", R.SinkhornNotConverged)
+        value = R.sinkhorn(xs, xt, p=p, epsilon=eps, max_iter=max_iter, tol=1e-12)
+    scale = 1e-12 * (1 + abs(exact))
+    assert value >= exact - scale and value >= reference.dual - scale
+    if caught:
+        gap = float(re.search(r"by at most ([0-9.]+e[+-][0-9]+)", str(caught[0].message)).group(1))
+        assert value - reference.dual <= 1.01 * gap + (reference.primal - reference.dual) + scale
+
+
+@settings(max_examples=10)
+@given(ot_example(), st.integers(1, 30), st.sampled_from([1e-3, 1e-2, 1e-1]))
+def test_sinkhorn_unconverged_value_is_an_upper_bound(ex, max_iter, rel):
+    """covers("sinkhorn", "unconverged_is_upper_bound"): stopped early, the value is still the cost of
+    a feasible plan, so OT_eps >= W is never broken (a dual value can fall far below W there)."""
+    xs, xt = ex.args
+    p = ex.kwargs["p"]
+    cmax = float(np.max(np.sum((xs[:, None] - xt[None]) ** 2, -1) ** (p / 2)))
+    check_unconverged_upper_bound(xs, xt, p, rel * max(cmax, 1e-2), max_iter)
+
+
+def test_unconverged_upper_bound_check_catches_a_dual_value(monkeypatch):
+    """Planted error: returning the dual value after max_iter (the former behaviour) breaks OT_eps >= W."""
+    rng = np.random.default_rng(3)
+    xs, xt = rng.normal(size=(8, 2)), rng.normal(size=(8, 2)) + 1
+    check_unconverged_upper_bound(xs, xt, 2.0, 1e-3, 3)  # the correct code passes
+    sinkhorn_module = sys.modules["kd2m_ref.reference.sinkhorn"]
+    real = sinkhorn_module.solve_entropic
+    monkeypatch.setattr(sinkhorn_module, "solve_entropic",
+                        lambda *args: dataclasses.replace(real(*args), primal=real(*args).dual))
+    with pytest.raises(AssertionError):
+        check_unconverged_upper_bound(xs, xt, 2.0, 1e-3, 3)
+
+
+@pytest.mark.parametrize("rel", [0.1, 0.01])
+def test_relative_epsilon_converges_on_unit_features(rel):
+    """covers("sinkhorn", "relative_epsilon_converges"): 128 x 512 unit-scale features converge within the
+    default budget, without a warning, when epsilon is relative to the mean cost."""
+    rng = np.random.default_rng(0)
+    xs, xt = rng.normal(size=(128, 512)), rng.normal(size=(128, 512))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", R.SinkhornNotConverged)
+        value = R.sinkhorn_divergence(xs, xt, epsilon=rel, relative_epsilon=True)
+    mean_cost = np.mean(np.sum((xs[:, None] - xt[None]) ** 2, -1))
+    assert value == pytest.approx(R.sinkhorn_divergence(xs, xt, epsilon=rel * mean_cost), rel=1e-12)
+    with pytest.warns(R.SinkhornNotConverged):  # the same features with an absolute epsilon of 0.1 do not
+        R.sinkhorn(xs[:32], xt[:32], epsilon=0.1)
 
 
 @given(ot_example(), st.integers(1, 8), st.integers(0, 1000))

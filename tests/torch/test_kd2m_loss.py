@@ -123,3 +123,27 @@ def test_missing_logits_is_a_clear_error(key):
 def test_missing_features_is_a_clear_error():
     with pytest.raises(ValueError, match="compares features"):
         KD2MLoss("mmd", weight=1.0)(None, None)
+
+
+@pytest.mark.parametrize("weight", [-1.0, float("nan"), "1"])
+def test_bad_weight_is_refused_at_construction(weight):
+    with pytest.raises(ValueError, match="weight .* must be a finite non-negative number"):
+        KD2MLoss("mmd", weight=weight)
+
+
+@pytest.mark.parametrize("key, params, message", [
+    ("mmd", {"kernel": "rbf"}, "kernel must be one of"),
+    ("sinkhorn_divergence", {"epsilon": -1.0}, "epsilon must be a finite positive"),
+    ("hinton_kd", {"temperature": 0}, "temperature must be a finite positive"),
+    ("sliced_wasserstein", {"seed": -1}, "seed must be a non-negative integer"),
+])
+def test_metric_parameters_checked_at_construction(key, params, message):
+    """A bad metric parameter fails when the loss is built, not at the first training step."""
+    with pytest.raises(ValueError, match=message):
+        KD2MLoss(key, weight=1.0, **params)
+
+
+def test_total_without_labels_is_a_clear_error():
+    fs, ft, labels, ls, lt = _batch()
+    with pytest.raises(ValueError, match="total\\(\\) needs labels"):
+        KD2MLoss("mmd", weight=1.0).total(ls, None, fs, ft)

@@ -1,13 +1,19 @@
 """Torch MMD^2 and Hinton KD: gradients (gradcheck in float64, finite at student = teacher, the closed
 form of the KD gradient) and what only the torch layer has (detached bandwidth)."""
 
+from fractions import Fraction
+
+import mpmath as mp
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
+from kd2m_ref import oracle as O  # noqa: E402
 from kd2m_ref import reference as R  # noqa: E402
 from kd2m_ref import torch as T  # noqa: E402
+from kd2m_ref.testing.examples import Example  # noqa: E402
+from kd2m_ref.testing.tolerance import hinton_kd_tolerance  # noqa: E402
 from kd2m_ref.torch.kernel import bandwidth_from_rule  # noqa: E402
 
 KERNELS = [("gaussian", "mean"), ("gaussian", "median"), ("gaussian", 0.8), ("laplacian", "mean"),
@@ -101,3 +107,74 @@ def test_hinton_finite_gradient_at_equality(direction):
     value.backward()
     assert float(value.detach()) == 0.0
     assert torch.isfinite(student.grad).all() and student.grad.abs().max() < 1e-15  # rounding of T(p_S - p_T)
+
+
+# --- extremes: bandwidths 1e-300 / 1e300, temperatures 1e-3 ... 1e6 --------------------------------------
+
+# distinct rows within each cloud; rows 1 and 2 of _XT coincide with rows 1 and 2 of _XS
+_XS = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [3.0, 1.0], [-1.0, -1.0]])
+_XT = np.array([[1.5, -2.0], [1.0, 0.0], [0.0, 2.0], [5.0, 5.0]])
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("s", [1e-300, 1e300])
+@pytest.mark.parametrize("estimator", ["biased", "unbiased"])
+@pytest.mark.parametrize("kernel", ["gaussian", "laplacian"])
+def test_mmd_extreme_bandwidth_limits(kernel, estimator, s, dtype):
+    """covers("mmd", "finite_grad_at_equality"): s = 1e-300 gives k = identity on distinct points (V = 1/n +
+    1/m - 2c/(nm), U = -2c/(nm), c = 2 coincident cross pairs), s = 1e300 gives k = 1 (V = U = 0), also in
+    float32, where s rounds to 0 or inf (ZeroDivisionError / OverflowError from s**2 before, NaN from 0/0
+    on the diagonal); at student = teacher the gradient is finite and zero."""
+    n, m = len(_XS), len(_XT)
+    limit = Fraction(0) if s > 1 else ((Fraction(1, n) + Fraction(1, m) if estimator == "biased" else 0)
+                                       - Fraction(4, n * m))
+    kw = dict(kernel=kernel, bandwidth=s, estimator=estimator)
+    value = T.mmd(torch.tensor(_XS, dtype=dtype), torch.tensor(_XT, dtype=dtype), **kw)
+    assert value.dtype == dtype
+    assert float(value) == pytest.approx(float(limit), rel=0, abs=4 * torch.finfo(dtype).eps)
+    student = torch.tensor(_XS, dtype=dtype, requires_grad=True)
+    value = T.mmd(student, torch.tensor(_XS, dtype=dtype), **kw)
+    value.backward()
+    assert torch.isfinite(student.grad).all() and student.grad.abs().max() < 1e-12
+
+
+_LOG_1E300 = 690.7755278982137  # e^{-690.7755...} = 1e-300
+
+
+def _kd_extreme(name, t):
+    if name == "issue":  # T = 0.01: gaps / T beyond 709 (the reference gave NaN there)
+        return np.array([[0.0, 10.0], [3.0, -2.0]]), np.array([[1.0, 2.0], [0.0, 0.0]])
+    if name == "far_apart":
+        return np.array([[1e3, -1e3, 0.0], [-1e3, 0.0, 1e3]]), np.array([[-1e3, 1e3, 0.5], [-1e3, 1e3, 999.0]])
+    if name == "one_side_saturated":
+        return np.array([[0.0, 1e-3, -500.0]]), np.array([[100.0, 0.0, -500.0]])
+    if name == "saturated_1e-300":  # 1 - 1e-300 on class 0 at this T on both sides; the tails differ
+        u = np.array([[_LOG_1E300, 0.0, -0.5, -1.0]]) * t
+        return u + np.array([[0.0, 0.0, 1e-3, -2e-3]]) * t, u
+    base = np.random.default_rng(21).normal(size=(3, 5)) * 300
+    if name == "shifted":
+        return base + np.array([[3.0], [-700.0], [0.5]]), base
+    return base + np.random.default_rng(22).normal(size=base.shape), base  # "ordinary"
+
+
+@pytest.mark.parametrize("t", [1e-3, 1e-2, 1.0, 1e3, 1e6])
+@pytest.mark.parametrize("direction", ["teacher_student", "student_teacher"])
+@pytest.mark.parametrize("case", ["issue", "far_apart", "one_side_saturated", "saturated_1e-300", "shifted",
+                                  "ordinary"])
+def test_hinton_torch_float64_matches_oracle_at_extremes(case, direction, t):
+    """covers("hinton_kd", "oracle"): torch in float64 at T = 1e-3 ... 1e6 (|u/T| up to 2e6, saturated
+    softmaxes): within the float64 error model of the oracle, finite, and within 1e-12 relative of the
+    reference wherever that model resolves 1e-12 (log_softmax cannot keep the relative accuracy of a KL
+    that is small next to its error scale)."""
+    us, ut = _kd_extreme(case, t)
+    value = T.hinton_kd(_t(us), _t(ut), temperature=t, direction=direction)
+    assert value.dtype == torch.float64 and torch.isfinite(value)
+    value = float(value)
+    exact = O.hinton_kd(us, ut, temperature=t, direction=direction)
+    rtol, atol = hinton_kd_tolerance(Example((us, ut), {"temperature": t, "direction": direction}), torch.float64)
+    with mp.workdps(50):
+        assert abs(mp.mpf(value) - exact) <= rtol * abs(exact) + atol, (value, exact, atol)
+    ref = R.hinton_kd(us, ut, temperature=t, direction=direction)
+    if atol <= 1e-13 * ref:
+        assert abs(value - ref) <= 1e-12 * ref, (value, ref)
+
