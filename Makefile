@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PROFILE ?= quick
 
-.PHONY: test book setup clean
+SEEDS ?= 20
+
+.PHONY: test book fuzz setup clean
 
 setup: $(STAMP)
 
@@ -17,6 +19,14 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -n 2 -q
+
+# The randomised Hypothesis profile with SEEDS different seeds (every property test; minutes per seed).
+fuzz: $(STAMP)
+	@for seed in $$(seq 1 $(SEEDS)); do \
+		echo "== make fuzz: seed $$seed of $(SEEDS)"; \
+		HYPOTHESIS_PROFILE=dev $(BIN)/python -m pytest -m "hypothesis and not slow" -n 2 -q -p no:cacheprovider \
+			--hypothesis-seed=$$seed || { echo "make fuzz: failed with --hypothesis-seed=$$seed"; exit 1; }; \
+	done
 
 book: $(STAMP)
 	$(BIN)/kd2m-ref verify exact --profile quick

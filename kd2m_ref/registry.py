@@ -101,7 +101,8 @@ _SINKHORN = {"epsilon": Param(0.1, "entropic regularisation, in cost units (or r
                                               "(scale-free; no gradient through it)"),
              "max_iter": Param(1000, "iteration cap over the whole ε-scaling schedule; when reached, a "
                                      "SinkhornNotConverged warning states the certified gap of the upper bound returned"),
-             "tol": Param(1e-9, "stop when the L1 marginal error (rows + columns) is at most tol")}
+             "tol": Param(1e-9, "stop when the L1 marginal error (rows + columns) is at most tol, or the "
+                                 "certified duality gap at most tol·max C")}
 
 _SPECS = [
     MetricSpec(

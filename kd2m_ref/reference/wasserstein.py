@@ -328,7 +328,7 @@ def sliced_wasserstein(xs, xt, *, a=None, b=None, p: float = 2.0, n_projections:
                        seed: int = 0) -> float:
     r"""Monte-Carlo sliced OT: :math:`\frac1K\sum_k W_p^p(\theta_k^\top \hat P, \theta_k^\top \hat Q)`.
 
-    Directions :math:`\theta_k` are uniform on the sphere, drawn by :func:`~kd2m_ref._conventions.sliced_projections` from
+    Directions :math:`\theta_k` are uniform on the sphere, drawn by ``sliced_projections`` (in ``kd2m_ref/_conventions.py``) from
     ``seed`` (the torch version uses the same directions); each 1-D problem is solved exactly.
     Returns the mean of the p-th powers (sliced :math:`SW_p^p`).
     """
