@@ -36,7 +36,9 @@ _PRICE = 2  # each round adds (up to) the _PRICE most negative new edges of ever
 _KEEP = 4  # restricted LPs above _KEEP (n + m) edges drop their worst idle ones (first rounds only)
 _PRUNE_ROUNDS = 20  # ... after which edges are only added, so column generation terminates
 _MAX_ROUNDS = 1000
-_TOL = 1e-10  # reduced-cost tolerance, relative to max |C| (HiGHS's own dual tolerance)
+_COST_UNIT = 1e6  # the LP sees costs scaled to max |C| = _COST_UNIT: HiGHS's absolute tolerances (1e-10)
+#                  then resolve 1e-16 max|C|, so costs spanning many decades (1e-16 next to 1e-2) are told apart
+_TOL = 1e-9  # reduced-cost tolerance in those units (1e-15 max|C|), above the rounding of C/scale - u - v
 
 
 def _row_blocks(n: int, width: int) -> list[tuple[int, int]]:
@@ -124,10 +126,9 @@ def _transport_lp(cost: np.ndarray, a: np.ndarray, b: np.ndarray):
     if n == 1 or m == 1:  # the only coupling
         rows, cols = np.divmod(np.arange(n * m), m)
         return rows, cols, (a[:, None] * b[None, :]).ravel()
-    # HiGHS tolerances are absolute: costs are scaled to max |C| = 1 and masses to mean ~1, so that
-    # they are relative to the cost scale and to a typical weight.
+    # HiGHS tolerances are absolute: costs are scaled to max |C| = _COST_UNIT and masses to mean ~1.
     top = float(np.abs(cost).max())
-    scale = top if top > 0 else 1.0
+    scale = (top if top > 0 else 1.0) / _COST_UNIT
     unit = float(max(n, m))
     rhs = np.concatenate([a, b[:-1]]) * unit  # row sums = a, column sums = b (last one redundant)
     # Mass-proportional extra partners: a heavy row (weight a_i) is split over ~ a_i m columns.
@@ -196,10 +197,10 @@ def ot_plan(cost: np.ndarray, a=None, b=None) -> np.ndarray:
     cheapest partners, more for heavy points, plus the north-west corner staircase, so the restricted
     LP is always feasible); the duals :math:`u, v` of that LP price **all** n·m edges in bounded
     blocks, the most negative reduced costs :math:`C_{ij} - u_i - v_j` of each row and column are
-    added, and this repeats until none is below :math:`-10^{-10} \max|C|`. That is exact by LP
+    added, and this repeats until none is below :math:`-10^{-15} \max|C|`. That is exact by LP
     duality: the restricted plan is feasible for the full problem, and :math:`(u, v)` is then dual
     feasible for it (to the tolerance), so :math:`\langle C, \gamma\rangle \ge \sum_i a_i u_i +
-    \sum_j b_j v_j - 10^{-10}\max|C|` for every coupling :math:`\gamma`, and the right-hand side is the
+    \sum_j b_j v_j - 10^{-15}\max|C|` for every coupling :math:`\gamma`, and the right-hand side is the
     restricted optimum. Memory: the cost, one n·m boolean mask and O(n + m) edges per round (idle
     edges are dropped in the first rounds). No POT: it is the independent check of the torch layer.
     """

@@ -233,3 +233,26 @@ def test_torch_exact_ot_iteration_limit_names_the_alternatives(monkeypatch):
     xs, xt = torch.randn(6, 2, dtype=torch.float64), torch.randn(9, 2, dtype=torch.float64)
     with pytest.raises(RuntimeError, match=r"6 x 9 problem .*iteration limit .*sinkhorn_divergence or sliced_wasserstein"):
         TW.wasserstein(xs, xt)
+
+
+def _equal_weighted_clouds_across_decades():
+    """Eleven 1-D points (nine at 0, 1e-8, 0.1) against themselves with the same random weights: the
+    costs span 14 decades (1e-16 next to 1e-2), and W = 0."""
+    x = np.array([0.0] * 9 + [0.1, 1e-8])[:, None]
+    rng = np.random.default_rng(0)
+    return x, [rng.uniform(0.05, 1, len(x)) for _ in range(40)]
+
+
+def test_costs_spanning_many_decades_are_told_apart():
+    """Found by the random test profile: with costs scaled to max 1, HiGHS's absolute 1e-10 tolerances
+    could not tell a 1e-16 cost from 0 and returned ~1e-17 for equal measures. Costs are now scaled to
+    max 1e6, so the tolerance resolves 1e-16 max|C|."""
+    x, weights = _equal_weighted_clouds_across_decades()
+    assert all(R.wasserstein(x, x, a=w, b=w) == 0.0 for w in weights)
+
+
+def test_decades_check_catches_unit_cost_scaling(monkeypatch):
+    """Planted error: the former scaling (max |C| = 1) fails the test above."""
+    monkeypatch.setattr(sys.modules["kd2m_ref.reference.wasserstein"], "_COST_UNIT", 1.0)
+    x, weights = _equal_weighted_clouds_across_decades()
+    assert any(R.wasserstein(x, x, a=w, b=w) != 0.0 for w in weights)
