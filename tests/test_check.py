@@ -226,3 +226,14 @@ def test_cli_check_usage_errors_exit_2(user_module, capsys, argv, message):
         pytest.skip("a CUDA device is present: --device cuda is valid here")
     assert _exit_code(["check", "my_losses:kd", "--metric", "hinton_kd", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_precision_diagnosis_when_the_reference_is_zero():
+    """A non-gross failure against a reference of exactly 0 (infinite relative error) is diagnosed in
+    words; it raised OverflowError (int(-log10(inf))) before."""
+    from kd2m_ref.testing.check import Failure, diagnose
+    from kd2m_ref.testing.examples import Example
+
+    ex = Example((np.zeros((2, 1)), np.zeros((2, 1))), {})
+    failure = Failure(ex, value=1e-20, reference=0.0, rtol=0.0, atol=1e-21)
+    assert "the reference is exactly 0 and your value is 1e-20" in diagnose(METRICS["wasserstein"], [failure]).message

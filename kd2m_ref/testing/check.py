@@ -566,6 +566,13 @@ def _spread(pool: list[Failure], exclude: Failure, k: int = 6) -> list[Failure]:
     return picked[:k]
 
 
+def _agreement(f: Failure) -> str:
+    """How closely the values agree, in words (a reference of exactly 0 has no relative error)."""
+    if not math.isfinite(f.rel_error):
+        return f"the reference is exactly 0 and your value is {f.value:.3g}"
+    return f"the values agree to about {int(-math.log10(max(f.rel_error, 1e-16)))} digits"
+
+
 def diagnose(spec, failures: list[Failure], shown: Failure | None = None) -> Diagnosis:
     """Which known variant (or constant factor) explains the failures (recorded in the order found; the
     minimal one last); ``shown`` is the one reported (default :func:`shown_failure`)."""
@@ -590,9 +597,8 @@ def diagnose(spec, failures: list[Failure], shown: Failure | None = None) -> Dia
         return Diagnosis("nonfinite", f"your function returned {shown.value!r}")
     gross = [f for f in failures if f.kind == "value" and math.isfinite(f.value) and _is_gross(f)]
     if not _is_gross(shown):
-        digits = int(-math.log10(max(shown.rel_error, 1e-16)))
         return Diagnosis("none", f"your function matches no known variant of `{spec.key}`, but the error is within "
-                                 f"{GROSS:.0e} x the tolerance (the values agree to about {digits} digits): a precision "
+                                 f"{GROSS:.0e} x the tolerance ({_agreement(shown)}): a precision "
                                  "problem (cancellation, an expanded |x|^2 + |y|^2 - 2xy, a loose solver tolerance) "
                                  "rather than a convention")
     variants = spec.variants
@@ -619,8 +625,7 @@ def diagnose(spec, failures: list[Failure], shown: Failure | None = None) -> Dia
                                    "no known variant)")
     hint = ""
     if shown.rel_error < 1e-4:
-        digits = int(-math.log10(max(shown.rel_error, 1e-16)))
-        hint = (f"; the values agree to about {digits} digits: a precision problem (cancellation, an expanded "
+        hint = (f"; {_agreement(shown)}: a precision problem (cancellation, an expanded "
                 "|x|^2 + |y|^2 - 2xy, a loose solver tolerance) rather than a convention")
     return Diagnosis("none", f"your function matches no known variant of `{spec.key}`{hint}")
 
