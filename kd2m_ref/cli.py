@@ -55,7 +55,7 @@ def _verify(args) -> int:
 
 
 def _verify_resnet(args) -> int:
-    """``kd2m-ref verify resnet``: the ResNet teacher -> student experiments (issue 7)."""
+    """``kd2m-ref verify resnet``: the ResNet teacher -> student experiments."""
     from pathlib import Path
 
     from verification import run_resnet

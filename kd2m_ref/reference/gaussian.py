@@ -3,7 +3,7 @@ r"""Fitted Gaussians: Bures–Wasserstein and KL (paper eqs. 5-6), float64.
 Moments are fitted from (optionally weighted) samples; ``estimator`` = ``"mle"`` (1/n, the paper's
 code and the default) or ``"unbiased"`` (1/(1 - sum w_i^2) with normalised weights: 1/(n-1) when
 uniform). The covariance is never needed for W2: between empirical Gaussians the Bures term is the
-orthogonal Procrustes residual of the centred, weighted data matrices (THEORY.md §5.2, DESIGN.md §5)
+orthogonal Procrustes residual of the centred, weighted data matrices
 
 .. math:: \mathrm{B}^2(\Sigma_S, \Sigma_T) = \min_{U^\top U = I}\|F_S - U F_T\|_F^2,
           \qquad F^\top F = \Sigma,

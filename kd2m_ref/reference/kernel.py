@@ -1,4 +1,4 @@
-"""Maximum mean discrepancy (MMD^2) between empirical measures, float64 (THEORY.md §5.6).
+"""Maximum mean discrepancy (MMD^2) between empirical measures, float64.
 
 Kernel matrices come from explicit differences (no ``|x|^2 + |y|^2 - 2x.y`` expansion), and every
 block sum is an exactly rounded ``math.fsum``: the value is exactly 0 for equal multisets (a
