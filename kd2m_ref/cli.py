@@ -25,15 +25,19 @@ def _repository_package(name: str):
     from pathlib import Path
 
     try:
-        return importlib.import_module(name)
+        module = importlib.import_module(name)
+        if getattr(module, "__file__", None) is not None:
+            return module
+        del sys.modules[name]  # a namespace package (e.g. a tests/verification folder on sys.path)
     except ImportError:
-        root = Path(__file__).resolve().parent.parent
-        if not (root / name / "__init__.py").is_file():
-            raise SystemExit(f"this command needs the repository checkout: {name}/ lives at the repository root, "
-                             "beside kd2m_ref/ (install with `pip install -e .` from a clone, or run from the "
-                             "repository root)") from None
-        sys.path.insert(0, str(root))
-        return importlib.import_module(name)
+        pass
+    root = Path(__file__).resolve().parent.parent
+    if not (root / name / "__init__.py").is_file():
+        raise SystemExit(f"this command needs the repository checkout: {name}/ lives at the repository root, "
+                         "beside kd2m_ref/ (install with `pip install -e .` from a clone, or run from the "
+                         "repository root)")
+    sys.path.insert(0, str(root))
+    return importlib.import_module(name)
 
 
 def _verify(args) -> int:
