@@ -1,6 +1,6 @@
-"""The checker's mutant suite: deliberately wrong implementations (each with the diagnosis it should
-get) and correct ones written differently from ours (POT, closed forms, other autograd paths), which
-must pass. ``tests/test_mutants.py`` runs them; this file also writes the detection table::
+"""The checker's mutant suite: deliberately wrong implementations, each with the diagnosis it should
+get. ``tests/test_mutants.py`` runs them, and the gallery of correct implementations
+(``tests/gallery.py``) in float64 and float32; this file writes the detection table of both::
 
     .venv/bin/python tests/mutants.py --out verification/results/quick/crosscheck_detection.json
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -17,10 +18,9 @@ import ot
 import torch
 import torch.nn.functional as F
 from scipy.spatial.distance import cdist
-from scipy.special import log_softmax
 
 from kd2m_ref.reference.wasserstein import sliced_projections
-from kd2m_ref.testing.check import CheckError, MismatchError, check
+from kd2m_ref.testing.check import CheckError, MismatchError, PrecisionLossWarning, check
 
 MAX_EXAMPLES = 25
 
@@ -30,8 +30,8 @@ class Case:
     name: str
     metric: str
     fn: Callable
-    correct: bool
-    expect: str | None = None  # a variant name, "gradient", or "precision" (no variant, digits agree)
+    correct: bool  # False for every mutant (the column of the detection table)
+    expect: str | None = None  # a variant name, "gradient", or None (flagged, no diagnosis expected)
     params: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)  # other check() keywords (dtype, argmap)
     bug: str = ""
@@ -56,14 +56,6 @@ def w_pot(xs, xt, a=None, b=None, p=2.0):
     return _emd2(_w(a, len(xs)), _w(b, len(xt)), cdist(xs, xt) ** p)
 
 
-def w_pot_torch(fs, ft):
-    """Correct: POT's emd2 with the torch backend (differentiable), squared distances by differences."""
-    cost = ((fs[:, None, :] - ft[None, :, :]) ** 2).sum(-1)
-    n, m = len(fs), len(ft)
-    return ot.emd2(torch.full((n,), 1.0 / n, dtype=fs.dtype), torch.full((m,), 1.0 / m, dtype=fs.dtype), cost,
-                   numItermax=10_000_000)
-
-
 def w_not_squared(xs, xt, a=None, b=None, p=2.0):
     return w_pot(xs, xt, a, b, p) ** (1 / p)
 
@@ -79,14 +71,6 @@ def w_ignores_weights(xs, xt, a=None, b=None, p=2.0):
 def w_sinkhorn(xs, xt, a=None, b=None, p=2.0):
     return float(ot.sinkhorn2(_w(a, len(xs)), _w(b, len(xt)), cdist(xs, xt) ** p, 1.0, numItermax=20_000,
                               stopThr=1e-12))
-
-
-def w_expanded_float32(fs, ft):
-    """|x|^2 + |y|^2 - 2 x.y in float32: cancels for close points."""
-    cost = (fs ** 2).sum(1)[:, None] + (ft ** 2).sum(1)[None, :] - 2 * fs @ ft.T
-    n, m = len(fs), len(ft)
-    return ot.emd2(torch.full((n,), 1.0 / n, dtype=fs.dtype), torch.full((m,), 1.0 / m, dtype=fs.dtype),
-                   cost.clamp(min=0), numItermax=10_000_000)
 
 
 def w_sqrt_then_square(fs, ft):
@@ -111,11 +95,6 @@ def _cc(xs, xt, ys, p, weights, paired=False):
         w = {"uniform": 1 / len(classes), "prior": len(i) / len(ys), "sum": 1.0}[weights]
         total += w * value
     return total
-
-
-def cc_prior_pot(xs, xt, ys, p=2.0):
-    """Correct (params weights='prior'): a loop over classes with POT."""
-    return _cc(xs, xt, ys, p, "prior")
 
 
 def cc_sum(xs, xt, ys, p=2.0):
@@ -159,14 +138,9 @@ def _entropic_pot(xs, xt, a, b, p, eps):
     return float(np.sum(plan * cost) + eps * kl)
 
 
-def sinkhorn_pot(xs, xt, a=None, b=None, p=2.0, epsilon=0.1):
-    """Correct: POT's plan, plus the entropy term."""
-    return _entropic_pot(xs, xt, a, b, p, epsilon)
-
-
 def sinkhorn_plan_cost(xs, xt, a=None, b=None, p=2.0, epsilon=0.1):
     return float(ot.sinkhorn2(_w(a, len(xs)), _w(b, len(xt)), cdist(xs, xt) ** p, epsilon, method="sinkhorn_log",
-                              numItermax=50_000, stopThr=1e-12))
+                              numItermax=10_000, stopThr=1e-12))
 
 
 def divergence_not_debiased(xs, xt, a=None, b=None, p=2.0, epsilon=0.1):
@@ -258,11 +232,6 @@ def mmd_gauss(x, y, unbiased=False, factor=2.0, detach=True):
     return kxx.mean() + kyy.mean() - 2 * kxy.mean()
 
 
-def mmd_unbiased_ok(x, y):
-    """Correct (params kernel gaussian, bandwidth mean, estimator unbiased)."""
-    return mmd_gauss(x, y, unbiased=True)
-
-
 def mmd_biased_claimed_unbiased(x, y):
     return mmd_gauss(x, y, unbiased=False)
 
@@ -281,18 +250,6 @@ def mmd_not_detached(x, y):
 
 # ------------------------------------------------------------------------------------- Hinton KD
 
-def kd_hinton(logits_student, logits_teacher, T=1.0):
-    """Correct: F.kl_div with log_target, batchmean, times T^2."""
-    return F.kl_div(F.log_softmax(logits_student / T, 1), F.log_softmax(logits_teacher / T, 1), log_target=True,
-                    reduction="batchmean") * T * T
-
-
-def kd_numpy_reverse(y_s, y_t, temperature=1.0):
-    """Correct (params direction='student_teacher'): NumPy, scipy's log_softmax."""
-    ls, lt = log_softmax(y_s / temperature, 1), log_softmax(y_t / temperature, 1)
-    return float(temperature ** 2 * np.sum(np.exp(ls) * (ls - lt)) / len(y_s))
-
-
 def kd_missing_t2(logits_student, logits_teacher, T=1.0):
     return F.kl_div(F.log_softmax(logits_student / T, 1), F.log_softmax(logits_teacher / T, 1), log_target=True,
                     reduction="batchmean")
@@ -309,20 +266,47 @@ def kd_batch_sum(logits_student, logits_teacher, T=1.0):
                     reduction="sum") * T * T
 
 
+# ------------------------------------------------------------------- defects seen in published code
+
+def paper_class_sum_stabilised(xs, xt, ys, p=2.0):
+    """The paper's class-conditional loss as published: classes summed, float32 uniform weights and a
+    1e-9 stabiliser on the cost (precision findings that must not hide the class sum)."""
+    total = 0.0
+    for c in np.unique(ys):
+        i = np.flatnonzero(ys == c)
+        w = np.ones(len(i), dtype=np.float32) / len(i)
+        total += float(ot.emd2(w.astype(np.float64), w.astype(np.float64), cdist(xs[i], xt[i]) ** p + 1e-9))
+    return total
+
+
+def bures_commuting(xs, xt):
+    """tr(S_s + S_t - 2 S_s^1/2 S_t^1/2): the cross term of commuting covariances (a wrong eigenvalue
+    formula for the Bures term), exact only when the covariances commute."""
+    def root(c):
+        lam, vec = np.linalg.eigh(c)
+        return (vec * np.sqrt(np.clip(lam, 0, None))) @ vec.T
+
+    cs, ct = np.cov(xs.T, bias=True).reshape(xs.shape[1], -1), np.cov(xt.T, bias=True).reshape(xt.shape[1], -1)
+    return float(np.sum((xs.mean(0) - xt.mean(0)) ** 2) + np.trace(cs + ct - 2 * root(cs) @ root(ct)))
+
+
+def cuturi_plan_cost(xs, xt, p=2.0, epsilon=0.1):
+    """<P_eps, C> of a log-domain torch Sinkhorn (a published Wasserstein-KD loss), not OT_eps."""
+    cost = torch.cdist(xs, xt) ** p
+    n, m = cost.shape
+    log_a, log_b = torch.full((n,), -math.log(n), dtype=xs.dtype), torch.full((m,), -math.log(m), dtype=xs.dtype)
+    f, g = torch.zeros(n, dtype=xs.dtype), torch.zeros(m, dtype=xs.dtype)
+    for _ in range(300):
+        f = -epsilon * torch.logsumexp(log_b[None, :] + (g[None, :] - cost) / epsilon, 1)
+        g = -epsilon * torch.logsumexp(log_a[:, None] + (f[:, None] - cost) / epsilon, 0)
+    plan = torch.exp(log_a[:, None] + log_b[None, :] + (f[:, None] + g[None, :] - cost) / epsilon)
+    return (plan * cost).sum()
+
+
 MMD_U = {"kernel": "gaussian", "bandwidth": "mean", "estimator": "unbiased"}
 MMD_V = {"kernel": "gaussian", "bandwidth": "mean", "estimator": "biased"}
 
 CASES = [
-    # correct implementations, written differently from ours
-    Case("pot_emd2_cdist", "wasserstein", w_pot, True),
-    Case("pot_emd2_torch", "wasserstein", w_pot_torch, True),
-    Case("class_loop_pot_prior", "class_conditional_wasserstein", cc_prior_pot, True, params={"weights": "prior"}),
-    Case("pot_sinkhorn_plus_entropy", "sinkhorn", sinkhorn_pot, True),
-    Case("diag_gaussian_w2_torch", "gaussian_wasserstein", gw_diag, True, params={"covariance": "diag"}),
-    Case("diag_gaussian_kl_expm1", "gaussian_kl", gkl_diag, True, params={"covariance": "diag"}),
-    Case("mmd_unbiased_torch", "mmd", mmd_unbiased_ok, True, params=MMD_U),
-    Case("kl_div_batchmean_T2", "hinton_kd", kd_hinton, True),
-    Case("numpy_kd_reverse", "hinton_kd", kd_numpy_reverse, True, params={"direction": "student_teacher"}),
     # wrong implementations, with the diagnosis they should get
     Case("w2_not_squared", "wasserstein", w_not_squared, False, "p_th_root", bug="returns W_p, not W_p^p"),
     Case("euclidean_cost", "wasserstein", w_euclidean, False, "euclidean_cost", bug="cost ||x - y|| for W2^2"),
@@ -369,29 +353,58 @@ CASES = [
     Case("kd_reverse_kl", "hinton_kd", kd_reverse, False, "direction=student_teacher",
          bug="KL(student || teacher) (the paper's code)"),
     Case("kd_batch_sum", "hinton_kd", kd_batch_sum, False, "batch_sum", bug="reduction='sum'"),
+    Case("paper_class_sum_stabilised", "class_conditional_wasserstein", paper_class_sum_stabilised, False,
+         "weights=sum", bug="classes summed, float32 weights, +1e-9 on the cost (the paper's code)"),
+    Case("bures_commuting", "gaussian_wasserstein", bures_commuting, False, None,
+         bug="cross term tr(S_s^1/2 S_t^1/2): right only for commuting covariances"),
+    Case("cuturi_plan_cost", "sinkhorn", cuturi_plan_cost, False, "plan_cost",
+         bug="<P_eps, C> of a torch Sinkhorn (a published Wasserstein-KD loss)"),
 ]
 
 
 def evaluate(case: Case, max_examples: int = MAX_EXAMPLES) -> dict:
-    """Run ``check`` on one case: did it flag it, with which diagnosis."""
+    """Run ``check`` on one mutant: did it flag it, with which diagnosis."""
     start = time.perf_counter()
-    row = {"name": case.name, "metric": case.metric, "correct": case.correct, "bug": case.bug,
-           "expected": case.expect, "flagged": False, "diagnosis": None, "matches": [], "diagnosed": None}
+    row = {"name": case.name, "metric": case.metric, "correct": False, "bug": case.bug, "expected": case.expect,
+           "flagged": False, "diagnosis": None, "matches": [], "diagnosed": None}
     try:
-        report = check(case.fn, case.metric, params=case.params, max_examples=max_examples, **case.options)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PrecisionLossWarning)
+            report = check(case.fn, case.metric, params=case.params, max_examples=max_examples, **case.options)
         row["report"] = str(report)
     except MismatchError as err:
         d = err.diagnosis
         row.update(flagged=True, diagnosis=d.message, diagnosis_kind=d.kind, failure_kind=err.kind,
-                   matches=[n for n, _ in d.matches], report=str(err))
+                   matches=[n for n, _ in d.matches], report=str(err), severity=err.failure.severity)
         if case.expect == "gradient":
             row["diagnosed"] = d.kind == "gradient"
-        elif case.expect == "precision":
-            row["diagnosed"] = d.kind == "none" and "precision" in d.message
         elif case.expect is not None:
             row["diagnosed"] = case.expect in row["matches"]
     except CheckError as err:
         row.update(flagged=None, diagnosis=f"check could not run: {err}")
+    row["seconds"] = round(time.perf_counter() - start, 2)
+    return row
+
+
+def evaluate_gallery(entry, max_examples: int = MAX_EXAMPLES) -> dict:
+    """Run ``check`` on one correct implementation in float64 and float32: it must conform in both."""
+    start = time.perf_counter()
+    row = {"name": entry.name, "metric": entry.metric, "correct": True, "bug": entry.note, "expected": None,
+           "flagged": False, "diagnosis": None, "matches": [], "diagnosed": None, "verdicts": {}}
+    for dtype in ("float64", "float32"):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PrecisionLossWarning)
+                report = check(entry.fn, entry.metric, params=entry.params, max_examples=max_examples, dtype=dtype)
+            run = report.runs[0]
+            row["verdicts"][dtype] = {"verdict": report.verdict, "worst_floor_ratio": run.worst_floor_ratio,
+                                      "worst_units": run.worst_units, "where": list(run.worst_where)}
+        except MismatchError as err:
+            row.update(flagged=True, diagnosis=err.diagnosis.message, report=str(err))
+            row["verdicts"][dtype] = {"verdict": "differs", "severity": err.failure.severity}
+        except CheckError as err:
+            row.update(flagged=None, diagnosis=f"check could not run: {err}")
+            row["verdicts"][dtype] = {"verdict": "error"}
     row["seconds"] = round(time.perf_counter() - start, 2)
     return row
 
@@ -414,21 +427,23 @@ def main(argv=None) -> int:
     import subprocess
     import sys
 
+    from gallery import GALLERY
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="verification/results/quick/crosscheck_detection.json")
     parser.add_argument("--examples", type=int, default=MAX_EXAMPLES)
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    rows = [evaluate(case, args.examples) for case in CASES]
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        rev = None
+    rows = [evaluate(case, args.examples) for case in CASES] + [evaluate_gallery(e, args.examples) for e in GALLERY]
+    rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip() or None
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                                text=True).stdout.strip())
     import hypothesis
 
     out = {"table": detection_table(rows), "cases": rows,
            "provenance": {"command": "python tests/mutants.py " + " ".join(argv or sys.argv[1:]), "git_revision": rev,
-                          "profile": "quick", "max_examples": args.examples, "hypothesis": "derandomized",
+                          "tree_clean": not dirty, "profile": "quick", "max_examples": args.examples,
+                          "hypothesis": "derandomized",
                           "versions": {"python": platform.python_version(), "numpy": np.__version__,
                                        "torch": torch.__version__, "pot": ot.__version__,
                                        "hypothesis": hypothesis.__version__},
@@ -439,7 +454,7 @@ def main(argv=None) -> int:
     print(json.dumps(out["table"]))
     for r in rows:
         status = ("PASS" if r["flagged"] is False else "FLAGGED" if r["flagged"] else "ERROR")
-        print(f"{r['name']:28s} {r['metric']:40s} {status:8s} diagnosed={r['diagnosed']} {r['seconds']}s")
+        print(f"{r['name']:32s} {r['metric']:40s} {status:8s} diagnosed={r['diagnosed']} {r['seconds']}s")
     return 0
 
 

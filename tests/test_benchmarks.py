@@ -56,3 +56,18 @@ def test_bench_command_says_when_no_cuda_device_is_visible():
     out = subprocess.run([sys.executable, "-m", "kd2m_ref.cli", "bench", "--device", "cuda"],
                          capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 2 and "--device cuda: no CUDA device is visible" in out.stderr
+
+
+def test_precision_floor_constants_match_their_measurement():
+    """The committed measurement (benchmarks/precision_floor.py) was taken with the current constants,
+    found no false alarm, and every key's largest gallery error is below 1/MARGIN of the floor."""
+    import json
+
+    from kd2m_ref.testing.precision import CONSTANTS, MARGIN
+
+    result = json.loads((ROOT / "benchmarks" / "results" / "precision_floor.json").read_text())
+    assert result["false_alarms"] == 0 and result["margin"] == MARGIN
+    assert set(result["per_key"]) == set(CONSTANTS)
+    for key, row in result["per_key"].items():
+        assert tuple(row["constants"]) == CONSTANTS[key], f"{key}: constants changed since the measurement"
+        assert max(row["float64"], row["float32"]) <= 1 / MARGIN, key

@@ -1,7 +1,9 @@
-"""For users: Hypothesis strategies of valid inputs, tolerance models, and the checker
-(:func:`check`: your implementation against the reference, with a diagnosis of its convention)."""
+"""For users: Hypothesis strategies of valid inputs, tolerance models and precision floors, and the
+checker (:func:`check`: your implementation against the reference, with a verdict and a diagnosis of
+its convention)."""
 
-from .check import CheckError, CheckReport, MismatchError, check
+from .check import CheckError, CheckInternalError, CheckReport, MismatchError, PrecisionLossWarning, check
 from .examples import Example
 
-__all__ = ["CheckError", "CheckReport", "Example", "MismatchError", "check"]
+__all__ = ["CheckError", "CheckInternalError", "CheckReport", "Example", "MismatchError", "PrecisionLossWarning",
+           "check"]

@@ -1,7 +1,9 @@
 """The cross-check kit's subcommands of ``kd2m-ref``: ``check`` and ``selftest``.
 
-Exit codes: 0 conforms / all pass, 1 does not conform / a metric fails, 2 usage error (unknown key,
-import failure, bad parameter) with the reason on stderr.
+Exit codes of ``check``: 0 conforms (also with precision loss, reported as a warning on stderr;
+``--strict`` makes that 1), 1 differs, 2 a usage or adapter problem (unknown key, import failure,
+bad parameter, an argument that cannot be mapped, no CUDA device) or an internal error of the
+checker, with the reason on stderr. ``selftest``: 0 all pass, 1 a metric fails, 2 usage error.
 """
 
 from __future__ import annotations
@@ -63,9 +65,22 @@ def _load(target: str):
     return obj
 
 
+def _argmap(items) -> dict:
+    """``--argmap NAME=ROLE`` (repeatable) as check()'s ``{role: name}``; a NAME of digits is a position."""
+    out = {}
+    for item in items or []:
+        name, eq, role = item.partition("=")
+        if not eq or not name or not role:
+            raise ValueError(f"--argmap expects NAME=ROLE, got {item!r}")
+        out[role] = int(name) if name.isdigit() else name
+    return out
+
+
 def run_check(args) -> int:
+    import warnings
+
     from ..registry import METRICS
-    from .check import CheckError, MismatchError, check
+    from .check import CheckError, MismatchError, PrecisionLossWarning, check
 
     if args.metric not in METRICS:
         return _usage(f"unknown metric {args.metric!r}; keys: {', '.join(METRICS)}")
@@ -79,8 +94,9 @@ def run_check(args) -> int:
 
     try:
         check_params(args.metric, **params)
+        argmap = _argmap(args.argmap)
     except ValueError as exc:
-        return _usage(f"--param: {exc}")
+        return _usage(f"--param: {exc}" if "argmap" not in str(exc) else str(exc))
     if cuda_missing(args.device):
         return _usage(cuda_missing(args.device))
     try:
@@ -88,14 +104,18 @@ def run_check(args) -> int:
     except Exception as exc:  # noqa: BLE001 - any import failure is a usage error, with its reason
         return _usage(f"cannot import {args.target}: {type(exc).__name__}: {exc}")
     try:
-        report = check(fn, args.metric, params=params, backend=args.backend, device=args.device,
-                       max_examples=args.examples, dtype=args.dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PrecisionLossWarning)  # printed below, with the report
+            report = check(fn, args.metric, params=params, backend=args.backend, device=args.device,
+                           max_examples=args.examples, dtype=args.dtype, argmap=argmap, strict=args.strict)
     except MismatchError as err:
         print(json.dumps(err.to_dict(), indent=1) if args.json else f"FAIL {args.target}\n{err}")
         return 1
     except CheckError as exc:
         return _usage(str(exc))
     print(json.dumps(report.to_dict(), indent=1) if args.json else f"OK {args.target}\n{report}")
+    if report.findings:
+        print(f"kd2m-ref: warning: {report.verdict}:\n{report.precision_message()}", file=sys.stderr)
     return 0
 
 
@@ -126,7 +146,12 @@ def add_commands(sub) -> None:
                    help="a convention your function follows (repeatable), e.g. --param weights=prior")
     p.add_argument("--examples", type=positive_int, default=100, help="Hypothesis examples (default 100)")
     p.add_argument("--device", default=None, help="torch device of the inputs (default cpu)")
-    p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    p.add_argument("--dtype", default="auto", choices=["auto", "float64", "float32"],
+                   help="inputs' dtype (default auto: float64, then float32 for a torch function)")
+    p.add_argument("--argmap", action="append", metavar="NAME=ROLE",
+                   help="your argument NAME (or position) takes ROLE (repeatable): xs, xt, ys, yt, a, b, a "
+                        "parameter of the metric, logits_student, logits_teacher, features_student, features_teacher")
+    p.add_argument("--strict", action="store_true", help="precision loss (within the textbook floor) exits 1")
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "numpy"])
     p.add_argument("--json", action="store_true", help="machine-readable report")
     p.set_defaults(func=run_check)

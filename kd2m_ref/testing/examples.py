@@ -11,14 +11,16 @@ import numpy as np
 @dataclass
 class Example:
     """Positional ``args`` (point clouds or logits) and keyword ``kwargs`` (labels, weights, params)
-    of one metric call, as float64 / int64 NumPy arrays and Python scalars."""
+    of one metric call, as float64 / int64 NumPy arrays and Python scalars; ``meta`` holds how the
+    strategy drew them (not passed to the call)."""
 
     args: tuple
     kwargs: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def _map(self, fn):
         conv = lambda v: fn(v) if isinstance(v, np.ndarray) else v  # noqa: E731
-        return Example(tuple(conv(v) for v in self.args), {k: conv(v) for k, v in self.kwargs.items()})
+        return Example(tuple(conv(v) for v in self.args), {k: conv(v) for k, v in self.kwargs.items()}, self.meta)
 
     def rounded(self, dtype) -> "Example":
         """Float arrays rounded to ``dtype`` and back to float64: what a ``dtype`` computation received."""
@@ -36,7 +38,8 @@ class Example:
             return torch.tensor(v, dtype=torch.int64, device=device)
 
         return Example(tuple(conv(v, requires_grad) if isinstance(v, np.ndarray) else v for v in self.args),
-                       {k: conv(v, False) if isinstance(v, np.ndarray) else v for k, v in self.kwargs.items()})
+                       {k: conv(v, False) if isinstance(v, np.ndarray) else v for k, v in self.kwargs.items()},
+                       self.meta)
 
     def call(self, fn):
         return fn(*self.args, **self.kwargs)

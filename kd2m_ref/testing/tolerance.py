@@ -95,15 +95,15 @@ def mmd_tolerance(example, dtype) -> tuple[float, float]:
     return SAFETY * u * 4, SAFETY * u * factor * _mmd_error_mass(example)
 
 
-def hinton_kd_tolerance(example, dtype) -> tuple[float, float]:
-    """Hinton KD: each log-softmax entry has absolute error <= u·L, L = 2A + log C + 2 (A the largest
-    ``|logit|/T``); each row ``sum_c p_c (log p_c - log q_c)`` then errs by <= u[2L + (L + C + 2) G] with
-    ``G = max_b sum_c p_c |log p_c - log q_c|`` (measured on the example), times T^2."""
+def hinton_kd_scale(example) -> float:
+    """Hinton KD's error scale in units of u: each log-softmax entry has absolute error <= u·L,
+    L = 2A + log C + 2 (A the largest ``|logit|/T``); each row ``sum_c p_c (log p_c - log q_c)`` then errs
+    by <= u[2L + (L + C + 2) G] with ``G = max_b sum_c p_c |log p_c - log q_c|`` (measured on the
+    example), times T^2."""
     from ..reference.logit import log_softmax
 
     us, ut = example.args
     t = float(example.kwargs.get("temperature", 1.0))
-    u = unit_roundoff(dtype)
     c = us.shape[1]
     a = max(np.abs(us).max(), np.abs(ut).max()) / t
     lp, lq = log_softmax(us / t), log_softmax(ut / t)
@@ -111,10 +111,16 @@ def hinton_kd_tolerance(example, dtype) -> tuple[float, float]:
         lp, lq = lq, lp
     g = float(np.max(np.sum(np.exp(lp) * np.abs(lp - lq), 1)))
     big_l = 2 * a + math.log(c) + 2
-    return SAFETY * u * (math.log2(len(us)) + 2), SAFETY * u * t * t * (2 * big_l + (big_l + c + 2) * g)
+    return t * t * (2 * big_l + (big_l + c + 2) * g)
 
 
-# ----------------------------------------------------------------------------- Gaussian family (issue 3)
+def hinton_kd_tolerance(example, dtype) -> tuple[float, float]:
+    """Hinton KD: :func:`hinton_kd_scale` u, plus the batch mean's summation."""
+    u = unit_roundoff(dtype)
+    return SAFETY * u * (math.log2(len(example.args[0])) + 2), SAFETY * u * hinton_kd_scale(example)
+
+
+# ----------------------------------------------------------------------------------- Gaussian family
 # W2: every step (means, centring, the Procrustes polar factor and residual) is backward stable in the
 # centred data, and W2 is 1-Lipschitz in the data factor, so the error is absolute *in W2*:
 #   |dW2| <= SAFETY u (n + m + d) (scale + sqrt(d) max|x|),   scale = sqrt(tr Σ_S + tr Σ_T),
