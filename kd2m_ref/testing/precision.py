@@ -43,10 +43,10 @@ from .tolerance import _fit, _gaussian_blocks, _mmd_error_mass, hinton_kd_scale,
 
 # (c_key, c_sqrt) per registry key; set from benchmarks/precision_floor.py (see the module docstring).
 CONSTANTS = {
-    "wasserstein": (4.0, 0.0), "class_conditional_wasserstein": (4.0, 0.0), "joint_wasserstein": (4.0, 0.0),
+    "wasserstein": (8.0, 0.0), "class_conditional_wasserstein": (4.0, 0.0), "joint_wasserstein": (4.0, 0.0),
     "sliced_wasserstein": (2.0, 0.0), "sinkhorn": (4.0, 0.0), "sinkhorn_divergence": (4.0, 0.0),
-    "gaussian_wasserstein": (8.0, 1.0), "class_conditional_gaussian_wasserstein": (8.0, 1.0),
-    "gaussian_kl": (8.0, 0.0), "class_conditional_gaussian_kl": (8.0, 0.0),
+    "gaussian_wasserstein": (32.0, 4.0), "class_conditional_gaussian_wasserstein": (32.0, 4.0),
+    "gaussian_kl": (8.0, 0.0), "class_conditional_gaussian_kl": (16.0, 0.0),
     "mmd": (8.0, 1.0), "hinton_kd": (2.0, 0.0),
 }
 MARGIN = 8.0
