@@ -10,7 +10,7 @@ is measured against two limits: the reference-grade tolerance (:mod:`kd2m_ref.te
 and the precision floor of a textbook implementation (:mod:`kd2m_ref.testing.precision`). Three
 verdicts (:mod:`kd2m_ref.testing.report`): within the tolerance, *conforms*; above it but within
 the floor, *conforms, with precision loss* (a warning; ``strict=True`` makes it a failure); above
-the floor, *differs*: :class:`MismatchError` with the grossest counterexample, shrunk without
+the floor, *differs*: :class:`~kd2m_ref.testing.report.MismatchError` with the grossest counterexample, shrunk without
 leaving the gross region, and a diagnosis (:mod:`kd2m_ref.testing.diagnosis`). For a
 differentiable torch function the gradient w.r.t. the student's input is checked as well: finite
 at student = teacher, and close to the gradient of the package's torch version.
@@ -58,12 +58,12 @@ class _Abort(BaseException):
 def explore(strategy, body: Callable[[Example], Failure | None], *, max_examples: int, seed: int | None = None,
             interesting: Callable[[Failure], bool] | None = None, shrink_budget: int = 150) -> list[Failure]:
     """Run ``body`` on examples of ``strategy`` (Hypothesis, no database); ``body`` returns None to
-    pass, a :class:`Failure`, or raises :class:`Rejected` to discard the example.
+    pass, a :class:`~kd2m_ref.testing.report.Failure`, or raises ``Rejected`` to discard the example.
 
     Without ``interesting`` (a survey): every example runs and all failures are returned, in the
     order found. With it: the run stops at the first interesting failure and shrinks it, keeping
     only interesting ones, for ``shrink_budget`` calls; the minimal interesting failure is last.
-    An exception of ``body`` other than :class:`Rejected` ends the run and is re-raised.
+    An exception of ``body`` other than ``Rejected`` ends the run and is re-raised.
     """
     from hypothesis import HealthCheck, Phase, Verbosity, given, reject, settings
     from hypothesis import seed as hseed
@@ -354,7 +354,7 @@ def check(fn: Callable, metric: str, *, params: dict | None = None, backend: str
         Random Hypothesis run with this seed (default: derandomised, reproducible).
     strict : bool
         Precision loss (an error above the reference-grade tolerance, within the textbook floor) is a
-        failure instead of a :class:`PrecisionLossWarning`.
+        failure instead of a :class:`~kd2m_ref.testing.report.PrecisionLossWarning`.
 
     Returns
     -------
@@ -368,7 +368,7 @@ def check(fn: Callable, metric: str, *, params: dict | None = None, backend: str
         errors against tolerance and floor, and the diagnosis.
     CheckError
         The check cannot run (unknown key or parameter, unmappable signature, no CUDA device, no valid
-        input); :class:`CheckInternalError` for a bug of the checker itself.
+        input); :class:`~kd2m_ref.testing.report.CheckInternalError` for a bug of the checker itself.
     """
     if metric not in METRICS:
         raise CheckError(f"unknown metric {metric!r}; registry keys: {sorted(METRICS)}")

@@ -18,7 +18,7 @@ MAX_COMPARED = 8  # gross failures the variants are evaluated on
 
 
 def gross_threshold(failures: list[Failure]) -> float:
-    """Severity (error / floor) above which a failure counts as gross: within :data:`GROSS` of the
+    """Severity (error / floor) above which a failure counts as gross: within ``GROSS`` of the
     grossest, and above the floor."""
     worst = max(f.severity for f in failures)
     return math.inf if math.isinf(worst) else max(1.0, worst / GROSS)

@@ -1,34 +1,35 @@
 """The precision floor: how far a *correct, straightforward* implementation may be from the reference.
 
 The tolerance models of :mod:`kd2m_ref.testing.tolerance` bound what a reference-grade computation
-makes (explicit differences, exact sums, a factor-based Bures); textbook code loses more — an
+makes (explicit differences, exact sums, a factor-based Bures); textbook code loses more (an
 expanded ``|x|^2 + |y|^2 - 2 x.y`` cost, ``sqrtm`` of a singular covariance, a one-pass variance,
-``F.kl_div`` in float32 — and that is a precision matter, not a wrong convention. The floor is
+``F.kl_div`` in float32), and that is a precision matter, not a wrong convention. The floor is::
 
-    floor = c_key * u * S  +  c_sqrt * S * sum_lambda min(sqrt(u), u / (2 sqrt(lambda)))  +  t * S
+    floor = c * u * S  +  c_sqrt * S * sum_lambda min(sqrt(u), u / (2 sqrt(lambda)))  +  t * S
 
 with u the unit roundoff of the dtype and S a scale computed from the inputs alone (not from the
-reference value, which is 0 at equality):
+reference value, which is 0 at equality)::
 
-* OT family: S = (R_S + R_T)^p, R the largest row norm (the expanded cost errs by u (R_S + R_T)^2,
-  a cost ``sqrt`` of it by sqrt(u) (R_S + R_T), hence u^min(1, p/2) in place of u), times the total
-  class weight, plus beta times the largest label cost (joint);
-* Gaussian W2: S = tr S_S + tr S_T + |mu_S|^2 + |mu_T|^2, and the square-root term over the
-  eigenvalues lambda of S_S / S, S_T / S and S_S^1/2 S_T S_S^1/2 / S^2 (a matrix square root of an
-  eigenvalue perturbed by u S errs by up to sqrt(u S): the rank-deficient case);
-* Gaussian KL: S = d (kappa_S + kappa_T) + (|mu_S|^2 + |mu_T|^2) / lambda_min, kappa the condition
-  numbers of the covariances;
-* MMD: S = the kernel error mass (:func:`kd2m_ref.testing.tolerance.mmd_tolerance`) times
-  (1 + D^2 / s^2) for the Gaussian kernel, D = R_S + R_T and s the bandwidth; a Laplacian kernel or a
-  bandwidth rule uses distances themselves, hence the sqrt(u) (1 + D / s) term;
-* Hinton KD: S = T^2 (2 L + (L + C + 2) G) as in the tight model;
-* Sinkhorn: the OT scale, plus a solver allowance t = 1e-6 (a textbook solver stops on a marginal
-  error, not at machine precision); its gradients may err by sqrt(t) relative (:func:`gradient_allowance`).
+    OT family     S = (R_S + R_T)^p (R the largest row norm), u^min(1, p/2) in place of u,
+                  times the total class weight, plus beta times the largest label cost;
+                  sliced: times 1 + log2(d + 1)
+    Sinkhorn      the OT scale, plus the solver allowance t = 1e-6
+    Gaussian W2   S = tr S_S + tr S_T + |mu_S|^2 + |mu_T|^2; the square-root term over the
+                  eigenvalues of S_S / S, S_T / S and S_S^1/2 S_T S_S^1/2 / S^2
+    Gaussian KL   S = d (kappa_S + kappa_T) + (|mu_S|^2 + |mu_T|^2) / lambda_min
+    MMD           S = kernel error mass x (1 + D^2 / s^2), D = R_S + R_T, s the bandwidth;
+                  Laplacian kernel or a bandwidth rule: also the sqrt(u) term
+    Hinton KD     S = T^2 (2 L + (L + C + 2) G), as in the tight model
 
-The constants c are measured: ``benchmarks/precision_floor.py`` runs the gallery of correct textbook
+The expanded cost errs by u (R_S + R_T)^2 and its square root by sqrt(u) (R_S + R_T); a matrix square
+root of an eigenvalue perturbed by u S by up to sqrt(u S) (the rank-deficient case); a textbook
+Sinkhorn stops on a marginal error, not at machine precision, and its gradient may err by sqrt(t)
+relative (:func:`gradient_allowance`).
+
+The constants are measured: ``benchmarks/precision_floor.py`` runs the gallery of correct textbook
 implementations (``tests/gallery.py``) and records the largest error in units of u S per key and
 dtype, also as a fraction of the floor; each constant is set so that this fraction stays below
-1 / :data:`MARGIN` (the measured fraction times the constant times MARGIN, rounded up to a power of
+1 / ``MARGIN`` (the measured fraction times the constant times ``MARGIN``, rounded up to a power of
 two). ``tests/test_benchmarks.py`` checks the committed measurement against these constants.
 """
 
