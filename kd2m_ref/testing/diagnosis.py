@@ -26,8 +26,7 @@ def gross_threshold(failures: list[Failure]) -> float:
 
 def _close(value: float, variant: float, f: Failure) -> bool:
     gap = abs(value - variant)
-    floor = max(f.floor.error if f.floor else 0.0, f.tolerance)
-    return gap <= 4 * floor + 1e-6 * max(abs(variant), abs(value)) and gap < 0.1 * abs(value - f.reference)
+    return gap <= 4 * f.floor.error + 1e-6 * max(abs(variant), abs(value)) and gap < 0.1 * abs(value - f.reference)
 
 
 def _distinct(failures: list[Failure], first: Failure) -> list[Failure]:
@@ -63,7 +62,7 @@ def _factor(compared: list[Failure]) -> float | None:
     if len(pairs) < 2 or len({round(f.reference, 12) for _, f in pairs}) < 2:
         return None
     ratios = [r for r, _ in pairs]
-    slack = max(max(f.floor.error if f.floor else f.tolerance, f.tolerance) / abs(f.reference) for _, f in pairs)
+    slack = max(f.floor.error / abs(f.reference) for _, f in pairs)
     if max(ratios) - min(ratios) > 1e-6 * abs(ratios[0]) + 2 * slack:
         return None
     factor = sum(ratios) / len(ratios)
