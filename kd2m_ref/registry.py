@@ -173,7 +173,7 @@ _SPECS = [
     ),
 ]
 
-# Kernel and logit baselines (THEORY.md §5.6, §5.7).
+# Kernel and logit baselines.
 _SPECS += [
     MetricSpec(
         key="mmd", family="kernel", title="Maximum mean discrepancy (MMD², V- or U-statistic)",
@@ -210,7 +210,7 @@ _SPECS += [
     ),
 ]
 
-# Gaussian family (THEORY.md §5.2-§5.4; paper eqs. 5-6).
+# Gaussian family (paper eqs. 5-6).
 _GAUSS = {"covariance": Param("full", "'full' (d, d) covariance, or 'diag' variances only (the paper's code)"),
           "estimator": Param("mle", "'mle' 1/n moments (the paper's code; Gelbrich exact), or 'unbiased' "
                                     "1/(1 - sum w_i^2) (1/(n-1) when uniform)"),

@@ -1,4 +1,4 @@
-"""Three layers of truth, driven by the registry: oracle -> reference -> torch (DESIGN.md §4)."""
+"""Three layers of truth, driven by the registry: oracle -> reference -> torch."""
 
 import mpmath as mp
 import pytest

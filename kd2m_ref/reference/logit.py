@@ -1,4 +1,4 @@
-r"""Hinton's logit distillation loss, float64 (THEORY.md §5.7).
+r"""Hinton's logit distillation loss, float64.
 
 The KL divergence between two softmaxes is a difference of nearly equal numbers when the logits are
 close (the student at the teacher). The reference avoids that cancellation: it forms the logit gap

@@ -242,7 +242,7 @@ def class_conditional_wasserstein(xs, xt, *, ys, yt=None, a=None, b=None, p: flo
     ``yt`` defaults to ``ys`` (student and teacher features of the same inputs). ``weights``:
     ``"uniform"`` (default, :math:`1/K` over the K classes present: the paper's "where K is the number
     of classes"), ``"prior"`` (:math:`n_c/n`, the weights Theorem 3.1's label-aware form justifies,
-    THEORY.md §3.3) or ``"sum"`` (1 per class, the paper's code). Classes absent from the batch are
+    the theory) or ``"sum"`` (1 per class, the paper's code). Classes absent from the batch are
     skipped; a class on one side only raises ``ValueError``.
     """
     check_class_conditional_wasserstein_params(p, weights)

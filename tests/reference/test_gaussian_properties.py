@@ -1,7 +1,7 @@
-"""Properties of the Gaussian family (THEORY.md §5.2-§5.4) on the float64 reference, checked against
+"""Properties of the Gaussian family on the float64 reference, checked against
 the mpmath oracle where a closed form is involved.
 
-W2 is accurate in absolute terms (DESIGN.md §5): the error of sqrt(value) is ~u * scale with
+W2 is accurate in absolute terms: the error of sqrt(value) is ~u * scale with
 scale = sqrt(tr Σ_S + tr Σ_T) (+ the size of the means), so the checks below compare W2 itself,
 with ``w2_close``, rather than W2^2 relatively.
 """
@@ -192,7 +192,7 @@ def test_gelbrich(n, d, seed):
 @given(st.integers(1, 7), st.integers(1, 4), st.integers(0, 10_000))
 def test_equality_case(n, d, seed):
     """covers("gaussian_wasserstein", "equality_case"): for xt = m + (xs - x̄) A with A symmetric PSD,
-    exact LP W2^2 = Bures W2^2 = |x̄ - m|^2 + tr((I - A) Σ (I - A)) (THEORY.md §5.2)."""
+    exact LP W2^2 = Bures W2^2 = |x̄ - m|^2 + tr((I - A) Σ (I - A))."""
     rng = np.random.default_rng(seed)
     xs = rng.normal(size=(n, d)) * rng.uniform(0.2, 2, d)
     g = rng.normal(size=(d, d))

@@ -1,4 +1,4 @@
-"""Properties of MMD^2 and Hinton KD (THEORY.md §5.6, §5.7) on the float64 reference."""
+"""Properties of MMD^2 and Hinton KD on the float64 reference."""
 
 import math
 from fractions import Fraction

@@ -1,4 +1,4 @@
-"""Properties of the empirical OT family (THEORY.md §5.1, §5.4, §5.5) on the float64 reference."""
+"""Properties of the empirical OT family on the float64 reference."""
 
 import dataclasses
 import itertools

@@ -1,4 +1,4 @@
-"""THEORY.md §4.1 as property tests: the chain C1-C9 (zero violations), the equality cases E1-E3,
+"""The bound chain as property tests: the chain C1-C9 (zero violations), the equality cases E1-E3,
 and E4, which asserts that the counterexample to the marginal form exists."""
 
 from __future__ import annotations

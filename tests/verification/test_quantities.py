@@ -1,5 +1,5 @@
 """The exact quantities of verification/ against independent computations (N-version checks), the
-metric facts of THEORY.md §4.1, the Gaussian closed forms of B1 and the statistics helpers."""
+metric facts behind the bound chain, the Gaussian closed forms of B1 and the statistics helpers."""
 
 from __future__ import annotations
 

@@ -225,7 +225,7 @@ def test_theorem_checks_hold_on_random_outputs():
 
 
 def test_marginal_form_fails_on_a_label_scrambling_student():
-    """THEORY.md §3.3: student features of class 0 are the teacher's of class 1 and back; the marginals
+    """Label scramble: student features of class 0 are the teacher's of class 1 and back; the marginals
     agree (W1 = 0), the label-tied gap does not, and the class-conditional bound still holds."""
     rng = np.random.default_rng(1)
     zt, _, ut, us, y, head = _outputs(rng, n=40, c=2, noise=0.0)
