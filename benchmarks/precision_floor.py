@@ -7,6 +7,7 @@ floor (``kd2m_ref.testing.precision``). The constants there are set so that the 
 stays below 1 / MARGIN; any entry that does not conform is a false alarm, listed and counted::
 
     .venv/bin/python benchmarks/precision_floor.py --examples 200
+    .venv/bin/python benchmarks/precision_floor.py --examples 25 --seed 1 --out /tmp/seed1.json  # random draws
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def measure(examples: int) -> dict:
+def measure(examples: int, seed: int | None = None) -> dict:
     sys.path.insert(0, str(ROOT / "tests"))
     from gallery import GALLERY
 
@@ -38,7 +39,7 @@ def measure(examples: int) -> dict:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", PrecisionLossWarning)
                     report = check(entry.fn, entry.metric, params=entry.params, dtype=dtype, max_examples=examples,
-                                   gradients=False)
+                                   gradients=False, seed=seed)
                 run = report.runs[0]
                 row.update(verdict=report.verdict, examples=run.examples, units=run.worst_units,
                            floor_ratio=run.worst_floor_ratio, where=list(run.worst_where))
@@ -63,15 +64,16 @@ def measure(examples: int) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--examples", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=None, help="random Hypothesis seed (default: derandomised)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "precision_floor.json"))
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    out = measure(args.examples)
+    out = measure(args.examples, args.seed)
     rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
                                 text=True, cwd=ROOT).stdout.strip())
     out["provenance"] = {"command": "python benchmarks/precision_floor.py " + " ".join(argv or sys.argv[1:]),
-                         "git_revision": rev, "tree_clean": not dirty, "examples": args.examples,
+                         "git_revision": rev, "tree_clean": not dirty, "examples": args.examples, "seed": args.seed,
                          "wall_seconds": round(time.perf_counter() - start, 1)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1))
