@@ -1,6 +1,6 @@
 """Measure the precision floor's constants: the largest error of correct textbook implementations.
 
-Runs every entry of the gallery (``tests/gallery.py``: POT, scipy ``sqrtm``, ``torch.distributions``,
+Runs every entry of the gallery (``verification/crosscheck/gallery.py``: POT, scipy ``sqrtm``, ``torch.distributions``,
 ``torch.cdist``, ``F.kl_div``, expanded costs, ...) through ``kd2m_ref.testing.check`` in float64 and
 float32 and records, per entry and dtype, the largest error in units of u·S and as a fraction of the
 floor (``kd2m_ref.testing.precision``). The constants there are set so that the largest fraction
@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def measure(examples: int, seed: int | None = None) -> dict:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from gallery import GALLERY
+    sys.path.insert(0, str(ROOT))
+    from verification.crosscheck.gallery import GALLERY
 
     from kd2m_ref.testing import CheckError, MismatchError, PrecisionLossWarning, check
     from kd2m_ref.testing.precision import CONSTANTS, MARGIN

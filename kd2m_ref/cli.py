@@ -1,5 +1,4 @@
-"""The ``kd2m-ref`` command line: ``kd2m-ref --version``, ``kd2m-ref metrics``; later issues add
-``check``, ``selftest``, ``verify`` and ``bench`` as subcommands here."""
+"""The ``kd2m-ref`` command line: ``--version``, ``metrics``, ``verify``, ``bench``, ``check``, ``selftest``."""
 
 from __future__ import annotations
 
@@ -41,28 +40,49 @@ def _repository_package(name: str):
 
 
 def _verify(args) -> int:
-    import importlib
+    """``kd2m-ref verify <experiment>``: run it, print its summary, exit 1 when a must-hold claim is violated."""
     from pathlib import Path
 
-    _repository_package("verification")
+    verification = _repository_package("verification")
+    module = verification.experiment(args.experiment)
+    if args.profile not in module.PROFILES:
+        print(f"kd2m-ref: error: --profile: {args.experiment} has the profiles {', '.join(module.PROFILES)}; "
+              f"got {args.profile!r}", file=sys.stderr)
+        return 2
+    options = {}
+    if args.experiment == "exact":
+        options["jobs"] = args.jobs
+    elif args.jobs > 1:
+        print("kd2m-ref: error: --jobs: only `verify exact` runs worker processes", file=sys.stderr)
+        return 2
     if args.experiment == "resnet":
-        return _verify_resnet(args)
-    if args.profile == "standard":
-        raise SystemExit("--profile standard is a profile of `verify resnet` only")
-    runner = importlib.import_module(f"verification.run_{args.experiment}")
+        options = _resnet_options(args)
+        if options is None:
+            return 2
+    elif any(getattr(args, k) not in (None, False, "auto") for k in RESNET_OPTIONS):
+        print("kd2m-ref: error: the options under 'resnet only' apply to `verify resnet`", file=sys.stderr)
+        return 2
+    flags = {k: getattr(args, k) for k in RESNET_OPTIONS} if args.experiment == "resnet" else {"jobs": args.jobs}
     command = f"kd2m-ref verify {args.experiment} --profile {args.profile} --seed {args.seed}" + (
-        f" --out {args.out}" if args.out else "") + (f" --jobs {args.jobs}" if args.jobs > 1 else "")
-    result = runner.run(profile=args.profile, seed=args.seed, out=Path(args.out) if args.out else None, command=command,
-                        jobs=args.jobs)
-    print(runner.summary(result))
-    return 1 if result.get("chain_violations", 0) else 0
+        f" --out {args.out}" if args.out else "") + "".join(
+        f" --{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in flags.items()
+        if v is not None and v is not False and not (k == "jobs" and v == 1) and not (k == "device" and v == "auto"))
+    result = module.run(profile=args.profile, seed=args.seed, out=Path(args.out) if args.out else None,
+                        command=command, **options)
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 reports
+        print(module.summary(result))
+    bad = module.violations(result)
+    if bad:
+        print(f"kd2m-ref verify {args.experiment}: {bad} violation(s) of must-hold claims", file=sys.stderr)
+    return 1 if bad else 0
 
 
-def _verify_resnet(args) -> int:
-    """``kd2m-ref verify resnet``: the ResNet teacher -> student experiments."""
-    from pathlib import Path
+RESNET_OPTIONS = ("dataset", "root", "download", "device", "threads", "epochs", "teacher_epochs", "n_seeds", "width",
+                  "losses", "fresh", "no_progress")
 
-    from verification import run_resnet
+
+def _resnet_options(args) -> dict | None:
+    """Keyword arguments of ``verification.resnet.run`` from the command line (None: a bad ``--losses``)."""
     from verification.resnet.train import LOSSES
 
     losses = args.losses.split(",") if args.losses else None
@@ -70,22 +90,9 @@ def _verify_resnet(args) -> int:
     if unknown:
         print(f"kd2m-ref: error: --losses: unknown loss(es) {unknown}; choose from {', '.join(LOSSES)}",
               file=sys.stderr)
-        return 2
-    resnet_options = ("profile", "seed", "out", "dataset", "root", "download", "device", "threads", "epochs",
-                      "teacher_epochs", "n_seeds", "width", "losses", "fresh", "no_progress")
-    options = {k: getattr(args, k) for k in resnet_options}
-    command = "kd2m-ref verify resnet" + "".join(
-        f" --{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in options.items()
-        if v is not None and v is not False and not (k == "device" and v == "auto"))
-    result = run_resnet.run(
-        profile=args.profile, seed=args.seed, out=Path(args.out) if args.out else None,
-        command=command, dataset=args.dataset, root=args.root,
-        download=args.download, device=args.device, threads=args.threads, epochs=args.epochs,
-        teacher_epochs=args.teacher_epochs, n_seeds=args.n_seeds, width=args.width,
-        losses=losses, progress=not args.no_progress, fresh=args.fresh)
-    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 reports
-        print(run_resnet.summary(result))
-    return 1 if result["checks"]["must_hold_violations"] else 0
+        return None
+    options = {k: getattr(args, k) for k in RESNET_OPTIONS if k not in ("losses", "no_progress")}
+    return {**options, "losses": losses, "progress": not args.no_progress}
 
 
 def _add_resnet_options(verify) -> None:
@@ -109,13 +116,16 @@ def _add_resnet_options(verify) -> None:
 def _add_verify(sub) -> None:
     from .testing.commands import positive_int
 
-    verify = sub.add_parser("verify", help="check Lemma 1 / Theorem 3.1: exact discrete checks, synthetic populations")
-    verify.add_argument("experiment", choices=["exact", "synthetic", "resnet"],
+    verify = sub.add_parser("verify", help="run an experiment of the verification; exit 1 when a must-hold claim is "
+                                           "violated")
+    verify.add_argument("experiment", choices=["exact", "synthetic", "resnet", "distributed_bias", "crosscheck"],
                         help="exact: the inequality chain on random discrete measures; synthetic: B1-B4; "
-                             "resnet: teacher -> student with every loss, Theorem 3.1 on held-out data")
+                             "resnet: teacher -> student with every loss, Theorem 3.1 on held-out data; "
+                             "distributed_bias: local-batch bias under data parallelism; crosscheck: the "
+                             "cross-check kit against wrong and correct implementations")
     verify.add_argument("--profile", choices=["smoke", "quick", "standard", "full"], default="quick",
-                        help="quick: minutes on 2 CPU cores (make book); full: the committed run; smoke: tests "
-                             "(resnet: standard = the committed CPU run, full = paper scale, GPU + CIFAR/SVHN)")
+                        help="smoke: seconds (tests); quick: minutes on 2 CPU cores (make book); full: the committed "
+                             "run (resnet: standard = the committed CPU run, full = paper scale, GPU + CIFAR/SVHN)")
     verify.add_argument("--seed", type=int, default=0, help="random seed (same seed, same JSON)")
     verify.add_argument("--out", default=None, help="results folder (default verification/results/<profile>)")
     verify.add_argument("--jobs", type=positive_int, default=1, help="worker processes (exact only; results do not depend on it)")

@@ -1,4 +1,5 @@
-"""The checker against the mutant suite (tests/mutants.py) and the gallery (tests/gallery.py): every
+"""The checker against the mutant suite (verification/crosscheck/mutants.py) and the gallery
+(verification/crosscheck/gallery.py): every
 wrong implementation is flagged, with the expected diagnosis; every correct one conforms in float64
 and float32 (a false alarm fails here)."""
 
@@ -6,8 +7,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from gallery import GALLERY  # noqa: E402  (tests/ is on sys.path under pytest's default import mode)
-from mutants import CASES, evaluate, evaluate_gallery  # noqa: E402
+from verification.crosscheck.gallery import GALLERY  # noqa: E402
+from verification.crosscheck.mutants import CASES, evaluate, evaluate_gallery  # noqa: E402
 
 
 def test_suite_size():
@@ -22,7 +23,7 @@ def test_suite_size():
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_mutant(case):
-    row = evaluate(case)  # as many examples as the detection table (tests/mutants.py)
+    row = evaluate(case)  # as many examples as the committed detection table (verify crosscheck --profile full)
     assert row["flagged"] is True, row.get("report") or row["diagnosis"]
     if case.expect is not None:
         assert row["diagnosed"], f"expected {case.expect}; got: {row['diagnosis']}\n{row.get('report')}"
@@ -32,3 +33,23 @@ def test_mutant(case):
 def test_gallery_conforms(entry):
     row = evaluate_gallery(entry)
     assert row["flagged"] is False, row.get("report") or row["diagnosis"]
+
+
+def test_verify_crosscheck_exits_1_on_a_miss_or_a_false_alarm(tmp_path, monkeypatch):
+    """On a two-entry suite: 0 when the mutant is flagged and the gallery entry conforms; 1 when a
+    correct implementation sits among the mutants (a miss) or a wrong one in the gallery (a false alarm)."""
+    from kd2m_ref.cli import main
+    from verification.crosscheck import gallery, mutants
+
+    wrong = next(c for c in CASES if c.name == "w2_not_squared")
+    right = next(e for e in GALLERY if e.metric == "wasserstein")
+    monkeypatch.setattr(mutants, "CASES", [wrong])
+    monkeypatch.setattr(gallery, "GALLERY", [right])
+    args = ["verify", "crosscheck", "--profile", "smoke", "--out"]
+    assert main(args + [str(tmp_path / "ok")]) == 0
+    as_mutant = mutants.Case("correct_as_mutant", right.metric, right.fn, False, None, params=right.params)
+    monkeypatch.setattr(mutants, "CASES", [as_mutant])
+    assert main(args + [str(tmp_path / "miss")]) == 1
+    monkeypatch.setattr(mutants, "CASES", [wrong])
+    monkeypatch.setattr(gallery, "GALLERY", [gallery.Entry(wrong.name, wrong.metric, wrong.fn, family="ot")])
+    assert main(args + [str(tmp_path / "false_alarm")]) == 1

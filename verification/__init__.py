@@ -1,16 +1,31 @@
-"""Experiments that check Lemma 1 and Theorem 3.1 of KD2M (THEORY.md §2-§4).
+"""The project's evidence: experiments that check Lemma 1 and Theorem 3.1 of KD2M.
 
-``verification.exact``: exact quantities on discrete measures and the inequality chain C1-C9, E1-E4.
-``verification.stats``: confidence bounds (Hoeffding, empirical Bernstein, W1 UCB/LCB, MMD LCB).
-``verification.closed_forms``: Gaussian closed forms of experiment B1.
-``verification.run_exact`` / ``verification.run_synthetic``: the ``kd2m-ref verify exact|synthetic``
-commands, writing JSON and figures to ``verification/results/<profile>/`` (DESIGN.md §7).
+One folder per experiment, each a package with the same entry points (``PROFILES``, ``run``,
+``summary``, ``figures``, ``violations``), dispatched by ``kd2m-ref verify <name>``:
 
-This package lives at the repository root, beside ``kd2m_ref`` and not inside it (DESIGN.md §2): it
-is the project's evidence, built on the package's reference metrics; ``kd2m_ref`` never imports it
-except lazily from the ``verify`` subcommand.
+* ``exact``: the inequality chain on random exact discrete measures;
+* ``synthetic``: population experiments (Gaussian and mixture inputs, label scrambles, training);
+* ``resnet``: ResNet teacher -> student distillation with every loss, bounds on held-out data;
+* ``distributed_bias``: the local-batch bias of a distance under data parallelism;
+* ``crosscheck``: the cross-check kit against wrong (mutants) and correct (gallery) implementations.
+
+Shared: ``distances`` (MMD, OT costs, named for what they return), ``functions`` (RKHS functions and
+the softmax head), ``stats`` (confidence bounds, family-wise levels), ``results`` (provenance, JSON).
+Results go to ``verification/results/<profile>/``. This package lives at the repository root,
+beside ``kd2m_ref`` and not inside it; ``kd2m_ref`` imports it only from the ``verify`` subcommand.
 """
 
+from __future__ import annotations
+
+import importlib
 from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+EXPERIMENTS = ("exact", "synthetic", "resnet", "distributed_bias", "crosscheck")
+
+
+def experiment(name: str):
+    """The package of experiment ``name`` (one of :data:`EXPERIMENTS`)."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"experiment must be one of {', '.join(EXPERIMENTS)}; got {name!r}")
+    return importlib.import_module(f"{__name__}.{name}")

@@ -1,4 +1,4 @@
-"""Writing results (DESIGN.md §7): JSON with provenance, PNG figures, under ``results/<profile>/``.
+"""Writing results: JSON with provenance, PNG figures, under ``results/<profile>/``.
 
 Everything but the ``provenance`` block is a function of (profile, seed): floats are rounded to 12
 significant digits so that the JSON is byte-identical across runs with the same seed (wall time,
@@ -33,15 +33,16 @@ def _git(*args: str) -> str | None:
 
 
 def provenance(*, command: str, profile: str, seed: int, wall_time_s: float) -> dict:
-    """Git revision (and whether the tree had uncommitted changes), command, profile, seed, library
-    versions, device, wall time and UTC date."""
+    """Git revision (and whether the tree had uncommitted changes outside the results folders), command,
+    profile, seed, library versions, device, wall time and UTC date."""
     versions = {}
     for lib in LIBRARIES:
         try:
             versions[lib] = metadata.version(lib)
         except metadata.PackageNotFoundError:
             versions[lib] = None
-    status = _git("status", "--porcelain")
+    # results folders are excluded: a run writes its own outputs there before this is called
+    status = _git("status", "--porcelain", "--", ":/", ":!/verification/results", ":!/benchmarks/results")
     torch = sys.modules.get("torch")  # only when the experiment used it
     device = "cpu" if torch is None else f"cpu, torch {torch.get_num_threads()} thread(s)"
     return {

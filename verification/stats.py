@@ -1,8 +1,10 @@
-r"""Confidence bounds for population claims (THEORY.md §4.2, "honest statistics").
+r"""Confidence bounds for population claims, the verdict rule and family-wise levels.
 
-All intervals are at level :math:`1-\alpha`, pointwise (one per quantity and grid point; no
-Bonferroni correction unless the caller divides ``alpha``). Samples are *paired*: the student and
-teacher features of the same inputs :math:`x_1..x_n\sim P` (i.i.d.).
+Every function takes the error probability ``alpha`` of the statement it makes (an interval, or a
+one-sided bound): a family of :math:`m` statements made at ``bonferroni(alpha, m)`` each is
+simultaneously correct with probability at least :math:`1-\alpha`, and then so is every verdict
+built from them. Samples are *paired*: the student and teacher features of the same inputs
+:math:`x_1..x_n\sim P` (i.i.d.).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import ot
 
-from .exact import SQRT2
+from .distances import SQRT2
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,23 @@ class Interval:
 
     def as_dict(self) -> dict:
         return {"estimate": self.estimate, "lower": self.lower, "upper": self.upper}
+
+    @classmethod
+    def point(cls, value: float) -> Interval:
+        """A degenerate interval (lower = upper = estimate): an exact value."""
+        return cls(value, value, value)
+
+    def shifted(self, offset: float) -> Interval:
+        """The interval of the quantity plus ``offset``."""
+        return Interval(self.estimate + offset, self.lower + offset, self.upper + offset)
+
+
+def bonferroni(alpha: float, m: int) -> float:
+    r"""Error probability of each of ``m`` statements for a family-wise level :math:`1-\alpha`
+    (union bound): :math:`\alpha/m`."""
+    if m < 1:
+        raise ValueError(f"a family needs at least one statement; got m={m}")
+    return alpha / m
 
 
 def hoeffding(values, value_range: float, alpha: float) -> Interval:
@@ -85,13 +104,14 @@ def w1_upper(plug_in: float, diameter: float, n: int, alpha: float) -> float:
 
     .. math:: W_1(P_S,P_T)\le W_1(\hat P_S,\hat P_T)+D\sqrt{2\log(1/\alpha)/n}.
 
-    (With independent samples of S and T the constant is :math:`D\sqrt{\log(1/\alpha)/n}`, THEORY.md.)
+    (With independent samples of S and T the constant is :math:`D\sqrt{\log(1/\alpha)/n}`.)
+    One-sided: wrong with probability at most ``alpha``.
     """
     return plug_in + diameter * math.sqrt(2 * math.log(1 / alpha) / n)
 
 
 def w1_lower(zs_a, zt_a, zs_b, zt_b, ground, diameter: float, alpha: float) -> Interval:
-    r"""LCB of :math:`W_1(P_S,P_T)` by sample splitting (THEORY.md §4.2).
+    r"""LCB of :math:`W_1(P_S,P_T)` by sample splitting (one-sided, at ``alpha``).
 
     On half A solve the dual LP (POT's network simplex, ``ot.emd(log=True)``):
     :math:`\max\sum_i a_iu_i+\sum_jb_jv_j` s.t. :math:`u_i+v_j\le c(z^S_i,z^T_j)`, and extend by the
@@ -134,10 +154,19 @@ def mmd_upper(plug_in: float, n: int, alpha: float, diameter: float = SQRT2) -> 
 
 
 def verdict(gap_upper: float, gap_lower: float, bound_lower: float, bound_upper: float) -> str:
-    r"""THEORY.md §4.2 reporting rule: ``"holds"`` iff UCB(|gap|) <= LCB(bound term) (certified at the
-    level of the intervals), ``"violated"`` iff LCB(|gap|) > UCB(bound term), else ``"inconclusive"``."""
+    r"""The reporting rule of a claim :math:`|\text{gap}|\le\text{bound}`: ``"holds"`` iff
+    UCB(|gap|) <= LCB(bound) (certified at the level of the intervals), ``"violated"`` iff
+    LCB(|gap|) > UCB(bound), else ``"inconclusive"``. Exact values enter as degenerate intervals."""
     if gap_upper <= bound_lower:
         return "holds"
     if gap_lower > bound_upper:
         return "violated"
     return "inconclusive"
+
+
+def compare(gap: Interval, bound: Interval, scale: float = 1.0) -> str:
+    r""":func:`verdict` of :math:`|\text{gap}|\le\text{scale}\cdot\text{bound}` from an interval of the
+    (signed) gap and one of the bound term; a missing (NaN) side of the bound is :math:`\mp\infty`."""
+    lo = bound.lower if math.isfinite(bound.lower) else -math.inf
+    hi = bound.upper if math.isfinite(bound.upper) else math.inf
+    return verdict(abs_upper(gap), abs_lower(gap), scale * lo, scale * hi)

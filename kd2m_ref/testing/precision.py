@@ -27,7 +27,7 @@ Sinkhorn stops on a marginal error, not at machine precision, and its gradient m
 relative (:func:`gradient_allowance`).
 
 The constants are measured: ``benchmarks/precision_floor.py`` runs the gallery of correct textbook
-implementations (``tests/gallery.py``) and records the largest error in units of u S per key and
+implementations (``verification/crosscheck/gallery.py``) and records the largest error in units of u S per key and
 dtype, also as a fraction of the floor; each constant is set so that this fraction stays below
 1 / ``MARGIN`` (the measured fraction times the constant times ``MARGIN``, rounded up to a power of
 two). ``tests/test_benchmarks.py`` checks the committed measurement against these constants.

@@ -1,4 +1,4 @@
-"""``verification.run_distributed_bias`` (smoke profile): the local-batch estimate equals the global one at
+"""``kd2m-ref verify distributed_bias`` (smoke profile): the local-batch estimate equals the global one at
 W = 1 and for the per-sample-mean control, and grows with the number of processes for the batch-level
 metrics; the JSON carries its provenance and the figure is written."""
 
@@ -10,13 +10,13 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
-from verification import run_distributed_bias  # noqa: E402
+from verification import distributed_bias  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     out = tmp_path_factory.mktemp("distributed_bias")
-    run_distributed_bias.run("smoke", seed=0, out=out, command="test")
+    distributed_bias.run("smoke", seed=0, out=out, command="test")
     return out, json.loads((out / "distributed_bias.json").read_text())
 
 
@@ -39,3 +39,20 @@ def test_results_have_provenance_and_a_figure(smoke):
     assert prov["command"] == "test" and prov["profile"] == "smoke" and prov["seed"] == 0
     assert prov["libraries"]["torch"] and prov["wall_time_s"] >= 0
     assert (out / "distributed_bias.png").stat().st_size > 1000
+
+
+def test_verify_exits_1_when_the_control_differs(tmp_path, monkeypatch):
+    """A shard-mean that is not the batch mean (planted: the last shard counted twice) breaks the control."""
+    from kd2m_ref.cli import main
+    from verification.distributed_bias import experiment
+
+    real = experiment.estimates
+
+    def biased(losses, zs, zt, labels, head):
+        out = real(losses, zs, zt, labels, head)
+        out["hinton_kd"] = {w: v * (1 + 1e-6 * (w > 1)) for w, v in out["hinton_kd"].items()}
+        return out
+
+    assert main(["verify", "distributed_bias", "--profile", "smoke", "--out", str(tmp_path / "ok")]) == 0
+    monkeypatch.setattr(experiment, "estimates", biased)
+    assert main(["verify", "distributed_bias", "--profile", "smoke", "--out", str(tmp_path / "bad")]) == 1

@@ -12,20 +12,22 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy.integrate import quad
 
-from kd2m_ref.reference import class_conditional_wasserstein, joint_wasserstein, mmd
+from kd2m_ref.reference import class_conditional_wasserstein, joint_wasserstein
+from kd2m_ref.reference import mmd as reference_mmd
 from kd2m_ref.reference.kernel import kernel_matrix
 from kd2m_ref.testing.strategies import point_cloud, weights
-from verification.closed_forms import euclidean_sandwich, expected_kernel, gaussian_mmd
-from verification.exact import (SQRT2, KernelExpansion, class_conditional_w1, euclidean_distance, joint_w1,
-                                kernel_distance, mmd_gaussian, w1)
+from verification.distances import (SQRT2, class_conditional_w1, euclidean_distance, joint_w1, kernel_distance, mmd,
+                                    ot_cost)
+from verification.functions import KernelExpansion
+from verification.synthetic.closed_forms import euclidean_sandwich, expected_kernel, gaussian_mmd
 from verification.stats import empirical_bernstein, hoeffding, mean_interval, verdict, w1_lower, w1_upper
 
 
 @given(n=st.integers(1, 8), m=st.integers(1, 8), d=st.integers(1, 3), sigma=st.floats(0.2, 5.0), data=st.data())
 def test_mmd_matches_the_package_v_statistic(n, m, d, sigma, data):
     xs, xt = data.draw(point_cloud(n, d)), data.draw(point_cloud(m, d))
-    ref = mmd(xs, xt, kernel="gaussian", bandwidth=sigma)  # float64 block form, uniform weights
-    assert mmd_gaussian(xs, xt, sigma) ** 2 == pytest.approx(ref, rel=1e-9, abs=1e-14)
+    ref = reference_mmd(xs, xt, kernel="gaussian", bandwidth=sigma)  # float64 block form, uniform weights
+    assert mmd(xs, xt, sigma) ** 2 == pytest.approx(ref, rel=1e-9, abs=1e-14)
 
 
 @given(n=st.integers(1, 6), d=st.integers(1, 3), sigma=st.floats(0.2, 5.0), data=st.data())
@@ -36,7 +38,7 @@ def test_weighted_mmd_is_the_norm_of_the_mean_embedding_difference(n, d, sigma, 
     z = np.concatenate([xs, xt])
     c = np.concatenate([a, -b])
     direct = float(c @ kernel_matrix(z, z, kernel="gaussian", bandwidth=sigma) @ c)  # w^T K w
-    assert mmd_gaussian(xs, xt, sigma, a, b) ** 2 == pytest.approx(direct, rel=1e-7, abs=1e-13)
+    assert mmd(xs, xt, sigma, a, b) ** 2 == pytest.approx(direct, rel=1e-7, abs=1e-13)
 
 
 @given(n=st.integers(1, 8), d=st.integers(1, 3), data=st.data(), weighted=st.booleans())
@@ -76,7 +78,7 @@ def test_even_polynomial_kernel_distance_is_only_a_pseudometric():
 @given(n=st.integers(1, 8), d=st.integers(1, 3), data=st.data())
 def test_linear_kernel_mmd_is_the_mean_gap(n, d, data):
     xs, xt = data.draw(point_cloud(n, d)), data.draw(point_cloud(n, d))
-    assert math.sqrt(mmd(xs, xt, kernel="linear")) == pytest.approx(
+    assert math.sqrt(reference_mmd(xs, xt, kernel="linear")) == pytest.approx(
         float(np.linalg.norm(xs.mean(0) - xt.mean(0))), rel=1e-6, abs=1e-6)
 
 
@@ -109,7 +111,7 @@ def test_expected_kernel_matches_quadrature_in_one_dimension():
 def test_gaussian_mmd_of_point_masses_is_the_discrete_mmd():
     m1, m2 = np.array([0.3, -1.0]), np.array([1.1, 0.4])
     zero = np.zeros((2, 2))
-    assert gaussian_mmd(m1, zero, m2, zero, 0.9) == pytest.approx(mmd_gaussian(m1[None], m2[None], 0.9), rel=1e-12)
+    assert gaussian_mmd(m1, zero, m2, zero, 0.9) == pytest.approx(mmd(m1[None], m2[None], 0.9), rel=1e-12)
 
 
 def test_euclidean_sandwich_is_ordered():
@@ -125,7 +127,7 @@ def test_w1_lower_potential_is_lipschitz_and_dual_optimal():
     zs, zt = rng.normal(size=(40, 2)), rng.normal(size=(40, 2)) + 0.4
     iv = w1_lower(zs, zt, zs, zt, euclidean_distance, 10.0, 0.05)
     # evaluated on the same half, the c-transform potential attains W1 (dual optimality)
-    assert iv.estimate == pytest.approx(w1(euclidean_distance(zs, zt)), rel=1e-9)
+    assert iv.estimate == pytest.approx(ot_cost(euclidean_distance(zs, zt)), rel=1e-9)
     assert w1_upper(1.0, 2.0, 50, 0.05) == pytest.approx(1.0 + 2.0 * math.sqrt(2 * math.log(20) / 50))
 
 

@@ -1,7 +1,11 @@
-"""Issue 7: ResNet models, data loaders (embedded and torchvision stand-ins), the training protocol
-(one step per loss, determinism, resume) and the Theorem 3.1 checks on trained-network outputs."""
+"""ResNet models, data loaders (embedded and torchvision stand-ins), the training protocol (one step
+per loss, determinism, resume), the Theorem 3.1 and kernel-head Lemma 1 checks on network outputs,
+vacuity, and the held-out integrity of ``kd2m-ref verify resnet``."""
 
 from __future__ import annotations
+
+import json
+import time
 
 import numpy as np
 import pytest
@@ -11,12 +15,24 @@ pytest.importorskip("torchvision")
 
 from kd2m_ref.reference import mmd as reference_mmd  # noqa: E402
 from kd2m_ref.torch import KD2MLoss  # noqa: E402
-from verification.exact import LinearHead  # noqa: E402
+from verification.distances import SQRT2, mmd  # noqa: E402
+from verification.functions import KernelExpansion, LinearHead  # noqa: E402
 from verification.resnet import data as rdata  # noqa: E402
-from verification.resnet.bounds import mmd_fixed, theorem_checks  # noqa: E402
+from verification.resnet.bounds import (  # noqa: E402
+    fit_kernel_head,
+    kernel_head_check,
+    theorem_checks,
+)
 from verification.resnet.models import ResNet, resnet18, resnet34  # noqa: E402
-from verification.resnet.train import LOSSES, Recipe, calibrate_weight, epoch_batches, loss_params, new_model, \
-    train  # noqa: E402
+from verification.resnet.train import (
+    LOSSES,
+    Recipe,
+    calibrate_weight,
+    epoch_batches,
+    loss_params,
+    new_model,
+    train,  # noqa: E402
+)
 
 TINY = Recipe(width=1 / 32, epochs=1, teacher_epochs=1, batch_size=32, calibration_batches=1)
 
@@ -236,10 +252,96 @@ def test_marginal_form_fails_on_a_label_scrambling_student():
     assert not res["checks"]["marginal_form_full"]["holds"] and res["violations"] == 0
 
 
-def test_mmd_fixed_matches_the_reference():
+def test_mmd_matches_the_reference():
     rng = np.random.default_rng(2)
     xs, xt = rng.normal(size=(15, 3)), rng.normal(size=(12, 3)) + 0.5
-    assert mmd_fixed(xs, xt, 0.7) ** 2 == pytest.approx(reference_mmd(xs, xt, bandwidth=0.7), rel=1e-10)
+    assert mmd(xs, xt, 0.7) ** 2 == pytest.approx(reference_mmd(xs, xt, bandwidth=0.7), rel=1e-10)
+
+
+def _saturated(gamma=1.0, a=20.0, delta=0.5):
+    """Two classes, head W = gamma (-e1, e1): class-0 points deep in class 1's region (z1 >= a), class-1
+    points deep in class 0's (z1 <= -a); the student moves each point delta further in. Then every
+    CE(Wz, y) = 2 gamma |z1| + log(1 + e^{-2 gamma |z1|}) grows at the full slope 2 gamma = L_CE, and
+    each class cloud is translated by delta: W1(class c) = delta."""
+    t = np.array([0.0, 0.3, 1.1, 2.0])
+    s = np.array([-1.0, 0.5, 0.0, 2.5])
+    zt = np.concatenate([np.stack([a + t, s], 1), np.stack([-a - t, s], 1)])
+    y = np.repeat([0, 1], len(t))
+    zs = zt + delta * np.where(y == 0, 1.0, -1.0)[:, None] * np.array([1.0, 0.0])
+    head = LinearHead(gamma * np.array([[-1.0, 0.0], [1.0, 0.0]]), np.zeros(2))
+    ut, us = zt @ head.weight.T, zs @ head.weight.T
+    return zt, zs, ut, us, y, head
+
+
+class _HeadWithoutSqrt2(LinearHead):
+    """The wrong constant ||W||_op for the CE's Lipschitz constant."""
+
+    @property
+    def lipschitz(self) -> float:
+        return float(np.linalg.norm(self.weight, 2))
+
+
+def test_ce_bound_is_attained_on_a_saturated_head():
+    zt, zs, ut, us, y, head = _saturated()
+    assert head.lipschitz == pytest.approx(2.0)
+    res = theorem_checks(zt, zs, ut, us, y, head, sigma=1.0, subsample=4, repeats=3, seed=0)
+    assert res["violations"] == 0, {k: v for k, v in res["checks"].items() if not v["holds"]}
+    assert res["full"]["w1_conditional"] == pytest.approx(0.5, rel=1e-12)
+    for key in ("cond_full", "coupling"):
+        assert 1 - 1e-6 <= res["checks"][key]["ratio"] <= 1 + 1e-9, key
+    # L_CE = sqrt2 ||W||_op is the constant: one sqrt2 less and the bound fails on these points.
+    weak = theorem_checks(zt, zs, ut, us, y, _HeadWithoutSqrt2(head.weight, head.bias), sigma=1.0, subsample=4,
+                          repeats=3, seed=0)
+    assert weak["violations"] > 0 and not weak["checks"]["cond_full"]["holds"]
+    assert weak["checks"]["cond_full"]["ratio"] == pytest.approx(SQRT2, rel=1e-6)
+
+
+def _clouds(rng, n, m, d, c, shift):
+    y_fit = np.arange(m) % c
+    zt_fit = rng.normal(size=(m, d)) + 2.0 * np.eye(c, d)[y_fit]
+    zs_fit = zt_fit + shift * rng.normal(size=zt_fit.shape)
+    y = np.arange(n) % c
+    zt = rng.normal(size=(n, d)) + 2.0 * np.eye(c, d)[y]
+    zs = zt + shift * rng.normal(size=zt.shape)
+    return zt, zs, zt_fit, zs_fit, y_fit, y
+
+
+def test_kernel_head_bound_holds_and_is_exact_where_it_can_be():
+    rng = np.random.default_rng(4)
+    # Tiny case: J = 2m = 12 centres, so the exact RKHS norm of l is computed (J^2 = 144 centres).
+    for shift in (0.1, 0.7, 3.0):
+        zt, zs, zt_fit, zs_fit, y_fit, y = _clouds(rng, n=25, m=6, d=3, c=3, shift=shift)
+        res = kernel_head_check(zt, zs, zt_fit, zs_fit, y_fit, 3, sigma=1.3, y=y)
+        assert res["check"]["holds"] and res["check"]["must_hold"]
+        assert res["sigma_head"] == pytest.approx(SQRT2 * 1.3) and res["mmd"] == pytest.approx(mmd(zs, zt, 1.3))
+        assert res["norm_exact"] <= res["trivial"] * (1 + 1e-12)  # ||l||_k <= sum_c ||g_c||^2_{k'}
+        assert res["gap"] <= res["bound_exact_norm"] * (1 + 1e-9) + 1e-12  # Lemma 1 with the exact norm
+        assert res["vacuous"] == (res["mmd"] >= 1) and res["bound"] == pytest.approx(res["trivial"] * res["mmd"])
+        # Independent reconstruction: g_c as KernelExpansions of k', and l as the expansion of k = k'^2.
+        coef = np.concatenate([fit_kernel_head(zs_fit, y_fit, 3, SQRT2 * 1.3, 1e-3),
+                               -fit_kernel_head(zt_fit, y_fit, 3, SQRT2 * 1.3, 1e-3)])
+        g = [KernelExpansion(np.concatenate([zs_fit, zt_fit]), coef[:, c], SQRT2 * 1.3) for c in range(3)]
+        assert sum(gc.norm() ** 2 for gc in g) == pytest.approx(res["trivial"], rel=1e-10)
+        squares = [gc.squared() for gc in g]
+        loss = KernelExpansion(squares[0].centers, sum(q.coef for q in squares), squares[0].sigma)
+        assert loss.sigma == pytest.approx(1.3) and loss.norm() == pytest.approx(res["norm_exact"], rel=1e-10)
+        for z in (zs, zt):
+            assert np.allclose(loss(z), sum(gc(z) ** 2 for gc in g), rtol=1e-9, atol=1e-12)
+        direct = np.mean(sum(gc(zs) ** 2 for gc in g)) - np.mean(sum(gc(zt) ** 2 for gc in g))
+        assert abs(direct) == pytest.approx(res["gap"], rel=1e-8, abs=1e-14)
+    # Student = teacher: nothing to bound, and the check still holds.
+    res = kernel_head_check(zt, zt, zt_fit, zt_fit, y_fit, 3, sigma=1.3)
+    assert res["gap"] == 0.0 and res["trivial"] < 1e-12 and res["check"]["holds"]
+    # Larger random case through theorem_checks: the check is there, must hold, and vacuity is recorded.
+    zt, zs, zt_fit, zs_fit, y_fit, y = _clouds(rng, n=120, m=40, d=6, c=4, shift=0.5)
+    head = LinearHead(rng.normal(size=(4, 6)), rng.normal(size=4))
+    ut, us = zt @ head.weight.T + head.bias, zs @ head.weight.T
+    out = theorem_checks(zt, zs, ut, us, y, head, sigma=2.0, subsample=30, repeats=2, fit=(zt_fit, zs_fit, y_fit))
+    assert out["checks"]["kernel_head"]["must_hold"] and out["checks"]["kernel_head"]["holds"]
+    assert out["violations"] == 0 and "norm_exact" not in out["kernel_head"]
+    assert set(out["vacuity"]) == {"ce", "margin", "kernel_head"}
+    assert out["vacuity"]["ce"]["trivial"] == pytest.approx(np.log(4))
+    assert out["vacuity"]["margin"]["majority_error"] == pytest.approx(0.75)
 
 
 # --------------------------------------------------------------------------- command
@@ -247,8 +349,6 @@ def test_mmd_fixed_matches_the_reference():
 
 def test_verify_resnet_command_full_path_on_a_standin(tmp_path, monkeypatch, capsys):
     """The full profile's code path (torchvision data, every output file) on a tiny CIFAR-10 stand-in."""
-    import json
-
     from kd2m_ref.cli import main
 
     _bypass_checksums(monkeypatch)
@@ -263,16 +363,68 @@ def test_verify_resnet_command_full_path_on_a_standin(tmp_path, monkeypatch, cap
     assert [row["arm"] for row in summary["table"]] == ["teacher", "baseline", "wasserstein"]
     assert summary["checks"]["must_hold_violations"] == 0 and summary["paper"]["column"] == "cifar10"
     assert {p.name for p in out.glob("*.png")} == {"fig2_lambda_sweep.png", "fig3_features.png", "bounds.png",
-                                                   "terms.png"}
+                                                   "terms.png", "kernel_head.png"}
     run = json.loads((out / "runs" / "seed0" / "wasserstein.json").read_text())
     assert run["provenance"]["profile"] == "full" and run["provenance"]["command"].startswith("kd2m-ref verify resnet")
     assert run["weight"] > 0 and run["calibration"]["rho"] == 1.0
     assert sorted(p.name for p in (out / "runs" / "seed0").glob("*.json")) == [
         "baseline.json", "init.json", "wasserstein.json", "wasserstein_rho0.1.json", "wasserstein_rho10.json"]
     # A second call resumes from the checkpoints: nothing is retrained.
-    from verification.run_resnet import run as run_resnet
+    from verification.resnet.experiment import run as run_resnet
 
     run_resnet("full", out=out, dataset="cifar10", root=tmp_path / "data", width=0.03125, epochs=1, teacher_epochs=1,
                n_seeds=1, losses=["wasserstein"], device="cpu", threads=1, progress=False, make_figures=False)
     again = json.loads((out / "runs" / "seed0" / "wasserstein.json").read_text())
     assert again["resumed_from_epoch"] == 1 and again["test_accuracy"] == run["test_accuracy"]
+
+
+SMOKE = ["verify", "resnet", "--profile", "smoke", "--no-progress", "--losses", "wasserstein"]
+
+
+def test_verify_resnet_smoke_passes(tmp_path):
+    from kd2m_ref.cli import main
+
+    started = time.perf_counter()
+    assert main(SMOKE + ["--out", str(tmp_path)]) == 0
+    print(f"verify resnet --profile smoke: {time.perf_counter() - started:.1f} s")
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    checks = summary["checks"]
+    assert checks["must_hold_violations"] == 0 and checks["held_out_failures"] == 0
+    assert checks["kernel_head_violations"] == 0
+    assert set(summary["vacuity"]) == {"ce", "margin", "kernel_head"}
+    for entry in summary["vacuity"].values():
+        assert entry["of"] == checks["runs"] and 0 <= entry["vacuous"] <= entry["of"]
+    for row in summary["bounds"]:
+        head = row["kernel_head"]
+        assert row["held_out_ok"] and row["kernel_head_holds"]
+        assert head["gap"] <= head["bound"] and head["bound"] == pytest.approx(head["trivial"] * head["mmd"])
+    run = json.loads((tmp_path / "runs" / "seed0" / "wasserstein.json").read_text())
+    assert run["theorem"]["checks"]["held_out"] == {"holds": True, "must_hold": True,
+                                                    "n_expected": summary["dataset"]["n_test"], "problems": []}
+    assert run["theorem"]["kernel_head"]["m"] == 200 and run["theorem"]["kernel_head"]["n"] == 100
+    assert (tmp_path / "kernel_head.png").is_file()
+
+
+def test_training_split_in_a_held_out_term_is_caught(tmp_path, monkeypatch):
+    """Held-out terms computed from training-split outputs, for the teacher only or for every model,
+    fail the must-hold integrity check and make the command exit 1."""
+    from kd2m_ref.cli import main
+    from verification.resnet import train as protocol
+
+    original = protocol.predict
+
+    def teacher_only(model, data, device="cpu", batch_size=500, split="test"):
+        return original(model, data, device, batch_size, split="train" if model.depth == 34 else split)
+
+    def every_model(model, data, device="cpu", batch_size=500, split="test"):
+        return original(model, data, device, batch_size, split="train")
+
+    for plant, failing in ((teacher_only, "teacher"), (every_model, "student")):
+        with monkeypatch.context() as patch:
+            patch.setattr(protocol, "predict", plant)
+            assert main(SMOKE + ["--out", str(tmp_path)]) == 1, plant.__name__
+        summary = json.loads((tmp_path / "summary.json").read_text())
+        assert summary["checks"]["held_out_failures"] == summary["checks"]["runs"] > 0
+        run = json.loads((tmp_path / "runs" / "seed0" / "baseline.json").read_text())
+        problems = run["theorem"]["checks"]["held_out"]["problems"]
+        assert any(p.startswith(failing) for p in problems), problems

@@ -142,13 +142,57 @@ def fig_terms(summary: dict):
     return fig
 
 
+def fig_kernel_head(summary: dict):
+    """Left: the kernel-head form of Lemma 1 per run: the gap |E_S l - E_T l|, the bound
+    sum_c ||g_c||^2 MMD_k and the trivial bound sum_c ||g_c||^2. Right: every bound divided by the value
+    it has to beat (chance log C for the hybrid CE, 1 for the hybrid error, the trivial bound for the
+    kernel head): above 1 the bound says nothing."""
+    plt = figure_setup()
+    rows = summary["bounds"]
+    kinds = ["init" if r["arm"] == "init" else "baseline" if r["arm"] == "baseline" else "KD" for r in rows]
+    colors = {"init": "tab:gray", "baseline": "black", "KD": "tab:orange"}
+    fig, axes = plt.subplots(1, 2, figsize=(7.3, 3.4))
+    ax = axes[0]
+    heads = [(i, r["kernel_head"], kinds[i]) for i, r in enumerate(rows) if r.get("kernel_head")]
+    order = sorted(heads, key=lambda t: t[1]["bound"])
+    x = np.arange(len(order))
+    if order:
+        ax.scatter(x, [h["trivial"] for _, h, _ in order], marker="s", s=18, facecolors="none",
+                   edgecolors="tab:blue", label="trivial Σ‖g_c‖²")
+        ax.scatter(x, [h["bound"] for _, h, _ in order], marker="^", s=18, c="tab:blue", label="Σ‖g_c‖² · MMD_k")
+        ax.scatter(x, [max(h["gap"], 1e-300) for _, h, _ in order], s=14, c=[colors[k] for _, _, k in order],
+                   label="gap |E_S ℓ − E_T ℓ|")
+        ax.set_yscale("log")
+    ax.set(xlabel="run (sorted by bound)", title="kernel-head Lemma 1 [must hold]", xticks=x if len(x) <= 12 else [])
+    ax.legend(fontsize=7, loc="lower right")
+    ax = axes[1]
+    names = (("ce", "hybrid CE\n/ log C"), ("margin", "hybrid error\n/ 1"), ("kernel_head", "kernel head\n/ trivial"))
+    for j, (key, _) in enumerate(names):
+        pts = [(r["vacuity"][key]["bound"] / r["vacuity"][key]["trivial"], kinds[i]) for i, r in enumerate(rows)
+               if key in r.get("vacuity", {}) and r["vacuity"][key]["trivial"] > 0]
+        if not pts:
+            continue
+        jitter = np.linspace(-0.15, 0.15, len(pts)) if len(pts) > 1 else np.zeros(1)
+        ax.scatter(j + jitter, [p for p, _ in pts], s=16, c=[colors[k] for _, k in pts], alpha=0.8)
+    ax.axhline(1.0, color="tab:red", lw=1, ls="--")
+    ax.text(-0.45, 1.0, "vacuous above", color="tab:red", fontsize=7, ha="left", va="bottom")
+    ax.set_xticks(range(len(names)), [label for _, label in names], fontsize=8)
+    ax.set(yscale="log", xlim=(-0.5, 2.5), ylabel="bound / what it must beat", title="vacuity, one point per run")
+    for kind, color in colors.items():
+        ax.scatter([], [], s=16, c=color, label=kind)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
 def save_all(summary: dict, out) -> list[Path]:
-    """Write ``fig2_lambda_sweep.png``, ``fig3_features.png``, ``bounds.png``, ``terms.png`` to ``out``."""
+    """Write ``fig2_lambda_sweep.png``, ``fig3_features.png``, ``bounds.png``, ``terms.png`` and
+    ``kernel_head.png`` to ``out``."""
     plt = figure_setup()
     out = Path(out)
     paths = []
     for name, fn in (("fig2_lambda_sweep", fig_sweep), ("fig3_features", fig_features), ("bounds", fig_bounds),
-                     ("terms", fig_terms)):
+                     ("terms", fig_terms), ("kernel_head", fig_kernel_head)):
         fig = fn(summary)
         path = out / f"{name}.png"
         fig.savefig(path)

@@ -2,7 +2,7 @@
 
 The CIFAR variant of He et al. (2016): a 3x3 stride-1 stem and no max-pool (the ImageNet stem,
 7x7 stride 2 plus max-pool, throws away 3/4 of a 32x32 image's resolution before the first block;
-the paper's code used it with ImageNet weights, see PEERS.md), four stages of basic blocks with
+the paper's code used it with ImageNet weights), four stages of basic blocks with
 ``64w, 128w, 256w, 512w`` channels (``w`` the width multiplier), global average pooling and a
 linear head. ``forward`` returns the logits and the pooled penultimate features
 :math:`\\phi(x)\\in\\mathbb R^{512w}`, so every call site gets both without special cases.
