@@ -3,7 +3,9 @@ gross failures, a constant factor, or a precision problem.
 
 Variants are judged only on *gross* failures (error far above the precision floor), so rounding never
 decides a convention; each variant is evaluated on each of them (iterative variants converged) and the
-one matching most is named, with "k of n failures match".
+one matching most is named, with "k of n failures match". A failure on which every variant equals the
+reference (e.g. a stabiliser's +1e-9 where all points coincide) cannot tell variants apart and is
+left out of the n.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ def gross_threshold(failures: list[Failure]) -> float:
 def _close(value: float, variant: float, f: Failure) -> bool:
     gap = abs(value - variant)
     return gap <= 4 * f.floor.error + 1e-6 * max(abs(variant), abs(value)) and gap < 0.1 * abs(value - f.reference)
+
+
+def _differs(variant: float, f: Failure) -> bool:
+    """Whether a variant's value differs from the reference on ``f`` by more than the floor."""
+    return abs(variant - f.reference) > 4 * f.floor.error + 1e-6 * max(abs(variant), abs(f.reference))
 
 
 def _distinct(failures: list[Failure], first: Failure) -> list[Failure]:
@@ -83,14 +90,19 @@ def diagnose(spec, failures: list[Failure], shown: Failure) -> Diagnosis:
         return Diagnosis("nonfinite", f"your function returned {shown.value!r}")
     threshold = gross_threshold([f for f in failures if f.kind == "value" and math.isfinite(f.value)] or [shown])
     gross = [f for f in failures if f.kind == "value" and math.isfinite(f.value) and f.severity >= threshold]
-    compared = _distinct(gross, shown)
-    n = len(compared)
     variants = spec.variants
     counts: dict[str, int] = {}
-    for f in compared:
-        for name, value in evaluate_variants(spec.key, variants, f.example).items():
+    compared = []
+    for f in _distinct(gross, shown):
+        values = evaluate_variants(spec.key, variants, f.example)
+        if not any(_differs(value, f) for value in values.values()):
+            continue  # every variant equals the reference here: this failure cannot tell them apart
+        compared.append(f)
+        for name, value in values.items():
             if _close(f.value, value, f):
                 counts[name] = counts.get(name, 0) + 1
+    compared = compared or [shown]
+    n = len(compared)
     best = max(counts.values(), default=0)
     factor = _factor(compared)
     if best and (best == n or (factor is None and 2 * best >= n)):

@@ -24,7 +24,7 @@ def verify_smoke(experiment: str, *extra: str) -> Callable:
         status = main(["verify", experiment, "--profile", "smoke", "--out", str(tmp_path / experiment), *extra])
         assert status == 0, f"kd2m-ref verify {experiment} --profile smoke exited {status}"
 
-    run.label = f"`kd2m-ref verify {experiment} --profile smoke` exits 1"
+    run.label = f"kd2m-ref verify {experiment} --profile smoke exits 1"
     return run
 
 
@@ -36,7 +36,7 @@ def fast_test(module: str, name: str) -> Callable:
         fn = getattr(importlib.import_module(module), name)
         fn(*[tmp_path for _ in inspect.signature(fn).parameters])
 
-    run.label = f"`{module}.py::{name}` fails"
+    run.label = f"{module}.py::{name} fails"
     return run
 
 

@@ -16,7 +16,7 @@ from .. import RESULTS_DIR
 from ..results import Timer, figure_setup, provenance, write_json
 
 #: Hypothesis examples per implementation (the checker's own test uses 25).
-PROFILES = {"smoke": 3, "quick": 10, "full": 25}
+PROFILES = {"smoke": 10, "quick": 15, "full": 25}
 
 
 def run(profile: str = "quick", seed: int = 0, out: Path | None = None, command: str = "") -> dict:

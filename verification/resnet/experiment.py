@@ -158,7 +158,7 @@ def run(profile: str = "quick", seed: int = 0, out: Path | None = None, command:
     from . import parallel
     from .bounds import count_violations, median_bandwidth, theorem_checks
     from .data import load_data
-    from .figures import save_all
+    from .plots import save_all
     from .train import (
         LOSSES,
         TABLE1,
@@ -450,7 +450,7 @@ def _summary(profile, cfg, data, recipe, seeds, teacher, records, inits, losses,
 
 def figures(payload: dict, out: Path) -> list[Path]:
     """Redraw the PNGs of ``out`` from a summary payload."""
-    from .figures import save_all
+    from .plots import save_all
 
     return save_all(payload, Path(out))
 
