@@ -67,6 +67,12 @@ def squared_distances_ld(x, y, block: int = 2_000_000) -> np.ndarray:
     return out
 
 
+def gaussian_kernel_ld(x, y, sigma: float) -> np.ndarray:
+    r"""Gaussian kernel matrix :math:`e^{-\|x_i-y_j\|^2/2\sigma^2}` in ``np.longdouble`` (the Gram
+    matrices of RKHS functions and their norms)."""
+    return np.exp(-squared_distances_ld(x, y) / (LD(2.0) * LD(sigma) ** 2))
+
+
 def mmd(xs, xt, sigma: float, a=None, b=None) -> float:
     r""":math:`\mathrm{MMD}_k` (**not squared**) between weighted discrete measures, Gaussian kernel
     :math:`k(x,y)=e^{-\|x-y\|^2/2\sigma^2}`. Energy form of the V-statistic (with :math:`\sum a=\sum b=1`

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
-from .distances import LD, SQRT2, mmd, normalised_weights, squared_distances_ld, squared_euclidean_distance
+from .distances import (LD, SQRT2, gaussian_kernel_ld, mmd, normalised_weights, squared_distances_ld,
+                        squared_euclidean_distance)
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class KernelExpansion:
     sigma: float
 
     def _k(self, z):
-        return np.exp(-squared_distances_ld(z, self.centers) / (LD(2.0) * LD(self.sigma) ** 2))
+        return gaussian_kernel_ld(z, self.centers, self.sigma)
 
     def __call__(self, z) -> np.ndarray:
         """Values :math:`f(z_i)`."""

@@ -5,7 +5,8 @@ formulas, POT, scipy, scikit-learn, torch.distributions), to show that the cross
 Each :class:`Entry` names a registry key and, in ``params``, the conventions its function follows for
 the parameters it does not take as arguments. NumPy functions return a float; torch functions return a
 0-d tensor that keeps the autograd graph. ``tests/test_mutants.py`` and ``kd2m-ref verify crosscheck``
-check that each conforms in float64 and float32; ``benchmarks/precision_floor.py`` measures their errors to set the precision floor.
+check that each conforms in float64 and float32; ``benchmarks/precision_floor.py`` measures their errors
+to set the precision floor.
 """
 
 from __future__ import annotations

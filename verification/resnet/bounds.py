@@ -41,7 +41,7 @@ from ..distances import (
     mmd,
     ot_cost,
     paired_kernel_distance,
-    squared_distances_ld,
+    gaussian_kernel_ld,
     squared_euclidean_distance,
 )
 from ..functions import KernelExpansion, LinearHead
@@ -78,12 +78,6 @@ def _check(lhs: float, rhs: float, must_hold: bool = True) -> dict:
 def count_violations(checks: dict) -> int:
     """Number of the must-hold checks of ``checks`` that failed."""
     return sum(1 for c in checks.values() if c["must_hold"] and not c["holds"])
-
-
-def _gram_ld(x, y, sigma: float) -> np.ndarray:
-    r"""Gaussian kernel matrix :math:`e^{-\|x_i-y_j\|^2/2\sigma^2}` in ``np.longdouble`` (as
-    :class:`verification.functions.KernelExpansion` evaluates it)."""
-    return np.exp(-squared_distances_ld(x, y) / (LD(2.0) * LD(sigma) ** 2))
 
 
 def fit_kernel_head(z, y, num_classes: int, sigma: float, ridge: float) -> np.ndarray:
@@ -147,10 +141,11 @@ def kernel_head_check(zt, zs, zt_fit, zs_fit, y_fit, num_classes: int, *, sigma:
     centres = np.concatenate([zs_fit, zt_fit])
     coef = np.concatenate([coef_s, -coef_t])  # (J, C): g_c = sum_j coef[j, c] k'(centres_j, .)
     c_ld = coef.astype(LD)
-    norms_sq = np.maximum(np.einsum("jc,jk,kc->c", c_ld, _gram_ld(centres, centres, sigma_head), c_ld), LD(0.0))
+    gram = gaussian_kernel_ld(centres, centres, sigma_head)
+    norms_sq = np.maximum(np.einsum("jc,jk,kc->c", c_ld, gram, c_ld), LD(0.0))
     norm_bound = float(np.sum(norms_sq))
     m = len(zs_fit)
-    gram_s, gram_t = _gram_ld(zs, centres, sigma_head), _gram_ld(zt, centres, sigma_head)
+    gram_s, gram_t = gaussian_kernel_ld(zs, centres, sigma_head), gaussian_kernel_ld(zt, centres, sigma_head)
     loss_s = np.sum((gram_s @ c_ld) ** 2, axis=1)  # l(z^S_i)
     loss_t = np.sum((gram_t @ c_ld) ** 2, axis=1)
     gap = float(abs(np.mean(loss_s - loss_t)))

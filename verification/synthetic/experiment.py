@@ -118,12 +118,18 @@ def b1_instance(seed: int, i: int, n: int, alpha: float) -> dict:
             **{k: _iv(kt[k]) for k in ("w1_dk", "mean_dk")}, "mc_f1": _iv(mc), "verdicts": v}
 
 
-def b1(cfg: dict, seed: int, alpha: float, progress=None) -> dict:
+def _population(instance, cfg: dict, seed: int, alpha: float, progress) -> list[dict]:
+    """``cfg["instances"]`` draws of ``instance(seed, i, n, alpha)``, ticking ``progress`` after each."""
     rows = []
     for i in range(cfg["instances"]):
-        rows.append(b1_instance(seed, i, cfg["n"], alpha))
+        rows.append(instance(seed, i, cfg["n"], alpha))
         if progress:
             progress.update()
+    return rows
+
+
+def b1(cfg: dict, seed: int, alpha: float, progress=None) -> dict:
+    rows = _population(b1_instance, cfg, seed, alpha, progress)
     return {"setup": {
         "instances": cfg["instances"], "n": cfg["n"], "alpha_per_interval": alpha,
         "draw": "p in 1..5, d in 1..4, A_T, A_0 ~ N(0, 1/p), b_T, b_0 ~ N(0, 1/4), sigma log-uniform [0.5, 2], "
@@ -213,11 +219,7 @@ def b2_instance(seed: int, i: int, n: int, alpha: float) -> dict:
 
 
 def b2(cfg: dict, seed: int, alpha: float, progress=None) -> dict:
-    rows = []
-    for i in range(cfg["instances"]):
-        rows.append(b2_instance(seed, i, cfg["n"], alpha))
-        if progress:
-            progress.update()
+    rows = _population(b2_instance, cfg, seed, alpha, progress)
     return {"setup": {
         "instances": cfg["instances"], "n": cfg["n"], "alpha_per_interval": alpha,
         "draw": "p in 2..6 inputs, C in 2..4 mixture components (means ~ N(0, 4 I), std U[0.5, 1]), tanh MLP "
