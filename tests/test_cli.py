@@ -33,3 +33,9 @@ def test_verify_usage_errors_exit_2(capsys):
     assert "--jobs: expected a positive integer, got 0" in capsys.readouterr().err
     assert _exit_code(["verify", "resnet", "--losses", "wasserstein,foo"]) == 2
     assert "unknown loss(es) ['foo']" in capsys.readouterr().err
+    assert _exit_code(["verify", "synthetic", "--profile", "standard"]) == 2
+    assert "synthetic has the profiles smoke, quick, full; got 'standard'" in capsys.readouterr().err
+    assert _exit_code(["verify", "synthetic", "--jobs", "2"]) == 2
+    assert "--jobs: only `verify exact` runs worker processes" in capsys.readouterr().err
+    assert _exit_code(["verify", "exact", "--losses", "mmd"]) == 2
+    assert "the options under 'resnet only' apply to `verify resnet`" in capsys.readouterr().err

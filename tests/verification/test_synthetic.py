@@ -9,6 +9,7 @@ import math
 import sys
 
 import numpy as np
+import pytest
 
 from kd2m_ref.cli import main
 from verification import stats
@@ -109,6 +110,8 @@ def test_interval_coverage_is_at_least_the_level():
 
 def test_bonferroni_and_degenerate_intervals_in_the_verdict_rule():
     assert stats.bonferroni(0.05, 20) == 0.0025
+    with pytest.raises(ValueError, match="at least one statement; got m=0"):
+        stats.bonferroni(0.05, 0)
     point = stats.Interval.point
     assert stats.compare(point(-0.3), point(0.4)) == "holds"
     assert stats.compare(point(0.5), point(0.4)) == "violated"
