@@ -7,7 +7,7 @@ provenance: machine, threads, load, library versions) and the figures the book's
     kd2m-ref bench                         # the full grid (n up to 1024, d up to 2048, float32 and float64):
                                            # over an hour on 2 CPU cores (POT's log-domain Sinkhorn alone
                                            # takes ~70 s per call at n = 1024 in float64)
-    kd2m-ref bench --device cuda           # the same suite on a GPU (benchmarks/gpu.sh runs it in one call)
+    kd2m-ref bench --device cuda           # the same suite on a GPU (scripts/gpu_check.sh runs it in one call)
 """
 
 from __future__ import annotations
