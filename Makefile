@@ -52,7 +52,7 @@ results: $(STAMP)
 	$(BIN)/kd2m-ref verify synthetic --profile full
 	$(BIN)/kd2m-ref verify distributed_bias --profile full
 	$(BIN)/kd2m-ref verify crosscheck --profile full
-	$(BIN)/kd2m-ref verify resnet --profile standard --threads 2 --no-progress
+	$(BIN)/kd2m-ref verify resnet --profile standard --no-progress
 
 clean:
 	rm -rf $(VENV) book/_build

@@ -59,14 +59,14 @@ def _verify(args) -> int:
         options = _resnet_options(args)
         if options is None:
             return 2
-    elif any(getattr(args, k) not in (None, False, "auto") for k in RESNET_OPTIONS):
+    elif any(getattr(args, k) not in (None, False, "auto", "ours") for k in RESNET_OPTIONS):
         print("kd2m-ref: error: the options under 'resnet only' apply to `verify resnet`", file=sys.stderr)
         return 2
     flags = {k: getattr(args, k) for k in RESNET_OPTIONS} if args.experiment == "resnet" else {"jobs": args.jobs}
     command = f"kd2m-ref verify {args.experiment} --profile {args.profile} --seed {args.seed}" + (
         f" --out {args.out}" if args.out else "") + "".join(
         f" --{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in flags.items()
-        if v is not None and v is not False and not (k == "jobs" and v == 1) and not (k == "device" and v == "auto"))
+        if v is not None and v is not False and not (k == "jobs" and v == 1) and v not in ("auto", "ours"))
     result = module.run(profile=args.profile, seed=args.seed, out=Path(args.out) if args.out else None,
                         command=command, **options)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 reports
@@ -78,7 +78,7 @@ def _verify(args) -> int:
 
 
 RESNET_OPTIONS = ("dataset", "root", "download", "device", "threads", "epochs", "teacher_epochs", "n_seeds", "width",
-                  "losses", "fresh", "no_progress")
+                  "losses", "fresh", "no_progress", "recipe", "teacher_weights", "student_weights")
 
 
 def _resnet_options(args) -> dict | None:
@@ -111,6 +111,12 @@ def _add_resnet_options(verify) -> None:
     group.add_argument("--losses", default=None, help="comma-separated subset of the distillation losses")
     group.add_argument("--fresh", action="store_true", help="ignore checkpoints (default: resume)")
     group.add_argument("--no-progress", action="store_true", help="no progress bars")
+    group.add_argument("--recipe", choices=["ours", "paper"], default="ours",
+                       help="paper: the paper's ImageNet-stem ResNets, 15 epochs, lr 1e-2, lambda = 1e-4 for every loss")
+    group.add_argument("--teacher-weights", default=None,
+                       help="initial teacher weights (a torch.save'd state dict; torchvision ResNet-34 names accepted)")
+    group.add_argument("--student-weights", default=None,
+                       help="initial student weights (a torch.save'd state dict; torchvision ResNet-18 names accepted)")
 
 
 def _add_verify(sub) -> None:

@@ -348,34 +348,55 @@ def test_kernel_head_bound_holds_and_is_exact_where_it_can_be():
 
 
 def test_verify_resnet_command_full_path_on_a_standin(tmp_path, monkeypatch, capsys):
-    """The full profile's code path (torchvision data, every output file) on a tiny CIFAR-10 stand-in."""
+    """The full profile's code path (torchvision data, every output file, resuming) on a tiny CIFAR-10
+    stand-in (validation shrunk to fit it, the gate reported but not applied)."""
     from kd2m_ref.cli import main
+    from verification.resnet import experiment
 
     _bypass_checksums(monkeypatch)
+    monkeypatch.setitem(experiment.PROFILES["full"], "validation", 60)
+    monkeypatch.setitem(experiment.PROFILES["full"], "gate_margin", None)
     rdata.write_standin(tmp_path / "data", "cifar10", n_train=260, n_test=30)
     out = tmp_path / "out"
     args = ["verify", "resnet", "--profile", "full", "--dataset", "cifar10", "--root", str(tmp_path / "data"),
-            "--out", str(out), "--width", "0.03125", "--epochs", "1", "--teacher-epochs", "1", "--n-seeds", "1",
+            "--out", str(out), "--width", "0.03125", "--epochs", "1", "--teacher-epochs", "1", "--n-seeds", "2",
             "--losses", "wasserstein", "--device", "cpu", "--threads", "1", "--no-progress"]
     assert main(args) == 0
     assert "verify resnet (full, cifar10" in capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text())
-    assert [row["arm"] for row in summary["table"]] == ["teacher", "baseline", "wasserstein"]
+    assert summary["splits"] == {"validation": 60, "teacher_train": 200, "student_train": 200, "test": 30,
+                                 "disjoint": {"holds": True, "must_hold": True, "problems": []}}
     assert summary["checks"]["must_hold_violations"] == 0 and summary["paper"]["column"] == "cifar10"
+    assert summary["selection"]["wasserstein"]["rho"] in (0.1, 1.0, 10.0) and summary["checks"]["selection"]["holds"]
+    assert [r["arm"] for r in summary["analysis"]["comparison"]["differences"]] == ["wasserstein"]
     assert {p.name for p in out.glob("*.png")} == {"fig2_lambda_sweep.png", "fig3_features.png", "bounds.png",
-                                                   "terms.png", "kernel_head.png"}
-    run = json.loads((out / "runs" / "seed0" / "wasserstein.json").read_text())
+                                                   "terms.png", "kernel_head.png", "comparison.png",
+                                                   "selection.png", "correlations.png"}
+    assert sorted(p.name for p in (out / "runs" / "selection" / "seed100").glob("*.json")) == [
+        "baseline.json", "wasserstein_rho0.1.json", "wasserstein_rho1.json", "wasserstein_rho10.json"]
+    name = f"wasserstein_rho{summary['selection']['wasserstein']['rho']:g}.json"
+    run = json.loads((out / "runs" / "evaluation" / "seed0" / name).read_text())
     assert run["provenance"]["profile"] == "full" and run["provenance"]["command"].startswith("kd2m-ref verify resnet")
-    assert run["weight"] > 0 and run["calibration"]["rho"] == 1.0
-    assert sorted(p.name for p in (out / "runs" / "seed0").glob("*.json")) == [
-        "baseline.json", "init.json", "wasserstein.json", "wasserstein_rho0.1.json", "wasserstein_rho10.json"]
-    # A second call resumes from the checkpoints: nothing is retrained.
-    from verification.resnet.experiment import run as run_resnet
+    assert run["weight"] > 0 and run["calibration"]["rho"] == summary["selection"]["wasserstein"]["rho"]
+    assert run["own_distance"] > 0 and 0 <= run["val_accuracy"] <= 1
+    assert sorted(p.name for p in (out / "runs" / "evaluation" / "seed0").glob("*.json")) == [
+        "baseline.json", "init.json", name]
+    # A second call: the teacher comes from its cache, and no finished run is recomputed.
+    from verification.resnet import train as protocol
 
-    run_resnet("full", out=out, dataset="cifar10", root=tmp_path / "data", width=0.03125, epochs=1, teacher_epochs=1,
-               n_seeds=1, losses=["wasserstein"], device="cpu", threads=1, progress=False, make_figures=False)
-    again = json.loads((out / "runs" / "seed0" / "wasserstein.json").read_text())
-    assert again["resumed_from_epoch"] == 1 and again["test_accuracy"] == run["test_accuracy"]
+    original, trained = protocol.train, []
+
+    def counting(*a, **k):
+        state = original(*a, **k)
+        trained.append(len(state.history) - state.resumed_from_epoch)  # epochs actually trained
+        return state
+
+    monkeypatch.setattr(protocol, "train", counting)
+    again = experiment.run("full", out=out, dataset="cifar10", root=tmp_path / "data", width=0.03125, epochs=1,
+                           teacher_epochs=1, n_seeds=2, losses=["wasserstein"], device="cpu", threads=1,
+                           progress=False, make_figures=False)
+    assert trained == [0]  # the teacher, loaded from its cache; no student run is even reopened
+    assert again["teacher"]["cache"]["reused"] and again["analysis"] == summary["analysis"]
 
 
 SMOKE = ["verify", "resnet", "--profile", "smoke", "--no-progress", "--losses", "wasserstein"]
@@ -390,19 +411,79 @@ def test_verify_resnet_smoke_passes(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     checks = summary["checks"]
     assert checks["must_hold_violations"] == 0 and checks["held_out_failures"] == 0
-    assert checks["kernel_head_violations"] == 0
+    assert checks["kernel_head_violations"] == 0 and checks["splits"]["holds"] and checks["selection"]["holds"]
     assert set(summary["vacuity"]) == {"ce", "margin", "kernel_head"}
     for entry in summary["vacuity"].values():
-        assert entry["of"] == checks["runs"] and 0 <= entry["vacuous"] <= entry["of"]
-    for row in summary["bounds"]:
+        assert entry["of"] == len(summary["bounds"]) and 0 <= entry["vacuous"] <= entry["of"]
+    for row in summary["all_bounds"]:
         head = row["kernel_head"]
         assert row["held_out_ok"] and row["kernel_head_holds"]
         assert head["gap"] <= head["bound"] and head["bound"] == pytest.approx(head["trivial"] * head["mmd"])
-    run = json.loads((tmp_path / "runs" / "seed0" / "wasserstein.json").read_text())
+    run = json.loads((tmp_path / "runs" / "evaluation" / "seed0" / "baseline.json").read_text())
     assert run["theorem"]["checks"]["held_out"] == {"holds": True, "must_hold": True,
                                                     "n_expected": summary["dataset"]["n_test"], "problems": []}
-    assert run["theorem"]["kernel_head"]["m"] == 200 and run["theorem"]["kernel_head"]["n"] == 100
+    assert run["theorem"]["kernel_head"]["m"] == 60 and run["theorem"]["kernel_head"]["n"] == 120
     assert (tmp_path / "kernel_head.png").is_file()
+
+
+def test_a_teacher_that_does_not_beat_the_baseline_stops_the_run(tmp_path, monkeypatch, capsys):
+    """The gate: with a margin no smoke teacher can reach, no distilled student trains, nothing is
+    concluded, and the command exits 1; with a margin it reaches, the same run exits 0."""
+    from kd2m_ref.cli import main
+    from verification.resnet import experiment
+
+    monkeypatch.setitem(experiment.PROFILES["smoke"], "gate_margin", 0.5)
+    assert main(SMOKE + ["--out", str(tmp_path / "no")]) == 1
+    assert "NO CONCLUSIONS" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "no" / "summary.json").read_text())
+    assert summary["gate"]["holds"] is False and summary["analysis"] is None and summary["selection"] == {}
+    assert all(r["metric"] is None for r in summary["all_bounds"])
+    assert not list((tmp_path / "no" / "runs").rglob("wasserstein*.json"))
+    monkeypatch.setitem(experiment.PROFILES["smoke"], "gate_margin", -1.0)
+    assert main(SMOKE + ["--out", str(tmp_path / "yes")]) == 0
+    assert json.loads((tmp_path / "yes" / "summary.json").read_text())["gate"]["holds"] is True
+
+
+def test_a_changed_cached_teacher_is_refused(tmp_path):
+    """The cached teacher's checksum: a weight file changed after training is an error, not a silent reuse."""
+    from kd2m_ref.cli import main
+
+    assert main(SMOKE + ["--out", str(tmp_path)]) == 0
+    (path,) = (tmp_path / "checkpoints").glob("teacher-*.pt")
+    path.write_bytes(path.read_bytes() + b"0")
+    with pytest.raises(RuntimeError, match="does not match the checksum"):
+        main(SMOKE + ["--out", str(tmp_path)])
+
+
+def test_paper_recipe_with_supplied_weights(tmp_path, monkeypatch):
+    """``--recipe paper``: ImageNet stem, lambda = 1e-4 for every loss (no rho grid), initial weights
+    from files (torchvision names for the teacher, ours for the student)."""
+    import torchvision
+
+    from kd2m_ref.cli import main
+    from verification.resnet import experiment
+    from verification.resnet.models import ResNet
+
+    monkeypatch.setitem(experiment.PROFILES["smoke"], "student_train", 200)  # one batch of the paper's 128
+
+    tv = torchvision.models.resnet34(weights=None, num_classes=1000)
+    tv_small = ResNet(34, 1000, 3, 1 / 32, stem="imagenet")  # torchvision's layout at width 1/32
+    names = dict(zip(tv_small.state_dict(), tv.state_dict()))
+    del tv
+    torch.save({names[k]: v for k, v in tv_small.state_dict().items()}, tmp_path / "teacher.pt")
+    torch.save({"model": ResNet(18, 10, 1, 1 / 32, stem="imagenet").state_dict()}, tmp_path / "student.pt")
+    args = SMOKE + ["--out", str(tmp_path / "out"), "--recipe", "paper", "--width", "0.03125", "--epochs", "1",
+                    "--teacher-epochs", "1", "--teacher-weights", str(tmp_path / "teacher.pt"),
+                    "--student-weights", str(tmp_path / "student.pt")]
+    with pytest.raises(ValueError, match="stem"):  # 3-channel ImageNet weights on 1-channel digits
+        main(args)
+    torch.save({k.replace("conv1.weight", "conv1.weight"): v.mean(1, keepdim=True) if k == "conv1.weight" else v
+                for k, v in torch.load(tmp_path / "teacher.pt").items()}, tmp_path / "teacher.pt")
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["recipe"]["stem"] == "imagenet" and summary["rhos"] == [1.0] and summary["selection_seeds"] == []
+    run = json.loads((tmp_path / "out" / "runs" / "evaluation" / "seed0" / "wasserstein_rho1.json").read_text())
+    assert run["weight"] == 1e-4 and run["calibration"]["rule"].startswith("lambda = rho * fixed_lambda")
 
 
 def test_training_split_in_a_held_out_term_is_caught(tmp_path, monkeypatch):
@@ -420,11 +501,12 @@ def test_training_split_in_a_held_out_term_is_caught(tmp_path, monkeypatch):
         return original(model, data, device, batch_size, split="train")
 
     for plant, failing in ((teacher_only, "teacher"), (every_model, "student")):
+        out = tmp_path / plant.__name__
         with monkeypatch.context() as patch:
             patch.setattr(protocol, "predict", plant)
-            assert main(SMOKE + ["--out", str(tmp_path)]) == 1, plant.__name__
-        summary = json.loads((tmp_path / "summary.json").read_text())
+            assert main(SMOKE + ["--out", str(out)]) == 1, plant.__name__
+        summary = json.loads((out / "summary.json").read_text())
         assert summary["checks"]["held_out_failures"] == summary["checks"]["runs"] > 0
-        run = json.loads((tmp_path / "runs" / "seed0" / "baseline.json").read_text())
+        run = json.loads((out / "runs" / "evaluation" / "seed0" / "baseline.json").read_text())
         problems = run["theorem"]["checks"]["held_out"]["problems"]
         assert any(p.startswith(failing) for p in problems), problems

@@ -39,11 +39,13 @@ def test_torchrun_two_processes_trains_the_smoke_profile(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert "2 processes (torchrun, DDP)" in summary["provenance"]["device"]
     assert summary["checks"]["must_hold_violations"] == 0
-    runs = sorted(p.name for p in (out / "runs" / "seed0").glob("*.json"))
-    assert runs == ["baseline.json", "class_conditional_wasserstein.json", "init.json"]
-    kd = json.loads((out / "runs" / "seed0" / "class_conditional_wasserstein.json").read_text())
+    name = f"class_conditional_wasserstein_rho{summary['selection']['class_conditional_wasserstein']['rho']:g}.json"
+    runs = sorted(p.name for p in (out / "runs" / "evaluation" / "seed0").glob("*.json"))
+    assert runs == ["baseline.json", name, "init.json"]
+    kd = json.loads((out / "runs" / "evaluation" / "seed0" / name).read_text())
     assert kd["weight"] > 0 and all(np.isfinite(h["train_distance"]) for h in kd["history"])
-    assert len(list((out / "checkpoints").glob("*.pt"))) == 3  # teacher, baseline, KD arm: rank 0 only
+    # rank 0 only: the teacher, 3 baselines (2 evaluation seeds, 1 selection seed), 2 grid points, 2 evaluations
+    assert len(list((out / "checkpoints").glob("*.pt"))) == 8
 
 
 def test_shards_are_the_distributed_sampler_split_of_the_global_batch(monkeypatch):

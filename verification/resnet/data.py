@@ -54,6 +54,8 @@ class ImageData:
         Whether horizontal flips are a valid augmentation (not for digits).
     source : str
         Where the images came from.
+    x_val, y_val : torch.Tensor or None
+        The validation split carved from the training images by :func:`carve` (None before).
     """
 
     name: str
@@ -67,6 +69,8 @@ class ImageData:
     crop_padding: int
     flip: bool
     source: str
+    x_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
 
     @property
     def in_channels(self) -> int:
@@ -79,6 +83,7 @@ class ImageData:
     def describe(self) -> dict:
         """JSON-ready summary (sizes, normalisation, augmentation, source)."""
         return {"name": self.name, "n_train": len(self.y_train), "n_test": len(self.y_test),
+                "n_validation": 0 if self.y_val is None else len(self.y_val),
                 "num_classes": self.num_classes, "image_shape": list(self.x_train.shape[1:]),
                 "mean": list(self.mean), "std": list(self.std), "crop_padding": self.crop_padding,
                 "flip": self.flip, "source": self.source}
@@ -189,6 +194,46 @@ def load_data(name: str, root=None, download: bool = False, image_size: int | No
         x_tr, x_te = resize(x_tr, image_size), resize(x_te, image_size)
     mean, std = _channel_stats(x_tr)
     return replace(data, x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te, mean=mean, std=std)
+
+
+def carve(data: ImageData, validation: int, student_train: int | None = None,
+          seed: int = SPLIT_SEED) -> tuple[ImageData, ImageData, dict]:
+    """Split the training images three ways: validation, the teacher's pool, the students' labelled subset.
+
+    Within each class (a permutation drawn once with ``numpy`` seed ``seed``), the first
+    ``validation // C`` images go to the validation split and the rest to the teacher's training pool;
+    the students train on the first ``student_train // C`` images of each class of that pool (all of
+    it when ``student_train`` is None). The held-out test split is untouched. Returns
+    ``(teacher_data, student_data, index)``: both carry the validation split (``x_val``, ``y_val``),
+    and ``index`` holds the positions of each part in ``data``'s training images.
+    """
+    c = data.num_classes
+    if validation < c:
+        raise ValueError(f"validation must be at least one image per class ({c}); got {validation!r}")
+    if student_train is not None and student_train < c:
+        raise ValueError(f"student_train must be at least one image per class ({c}); got {student_train!r}")
+    rng = np.random.default_rng(seed)
+    y = data.y_train.cpu().numpy()
+    val, pool, student = [], [], []
+    for k in range(c):
+        idx = rng.permutation(np.flatnonzero(y == k))
+        n_val = validation // c
+        if 2 * n_val > len(idx):
+            raise ValueError(f"validation: {n_val} images of class {k} requested, but it has only {len(idx)} "
+                             "training images (at most half of each class goes to validation)")
+        val.append(idx[:n_val])
+        rest = idx[n_val:]
+        pool.append(rest)
+        student.append(rest if student_train is None else rest[:student_train // c])
+    index = {name: np.sort(np.concatenate(parts)) for name, parts in
+             (("validation", val), ("teacher", pool), ("student", student))}
+    t = torch.as_tensor
+    common = dict(x_val=data.x_train[t(index["validation"])], y_val=data.y_train[t(index["validation"])])
+    teacher = replace(data, x_train=data.x_train[t(index["teacher"])], y_train=data.y_train[t(index["teacher"])],
+                      **common)
+    students = replace(data, x_train=data.x_train[t(index["student"])], y_train=data.y_train[t(index["student"])],
+                       **common)
+    return teacher, students, index
 
 
 def _balanced_prefix(x, y, limit: int, num_classes: int):

@@ -1,8 +1,10 @@
-"""CIFAR-style ResNet-18 / ResNet-34 that return ``(logits, features)``.
+"""ResNet-18 / ResNet-34 (He et al. 2016) that return ``(logits, features)``, with a choice of stem.
 
-The CIFAR variant of He et al. (2016): a 3x3 stride-1 stem and no max-pool (the ImageNet stem,
-7x7 stride 2 plus max-pool, throws away 3/4 of a 32x32 image's resolution before the first block;
-the paper's code used it with ImageNet weights), four stages of basic blocks with
+``stem="cifar"`` (default): a 3x3 stride-1 stem and no max-pool, the usual variant for 32x32 images.
+``stem="imagenet"``: torchvision's ImageNet stem, a 7x7 stride-2 conv plus a 3x3 stride-2 max-pool,
+which throws away 15/16 of a 32x32 image's positions before the first block; the paper's code used it
+on 32x32 inputs, starting from torchvision's ImageNet-pretrained weights (see :func:`load_weights`,
+which also reads torchvision's parameter names). Then four stages of basic blocks with
 ``64w, 128w, 256w, 512w`` channels (``w`` the width multiplier), global average pooling and a
 linear head. ``forward`` returns the logits and the pooled penultimate features
 :math:`\\phi(x)\\in\\mathbb R^{512w}`, so every call site gets both without special cases.
@@ -10,12 +12,18 @@ linear head. ``forward`` returns the logits and the pooled penultimate features
 
 from __future__ import annotations
 
+import hashlib
+import re
+from pathlib import Path
+
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 #: Blocks per stage (He et al. 2016, Table 1).
 DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
+#: The stems ``ResNet(stem=...)`` accepts.
+STEMS = ("cifar", "imagenet")
 
 
 class BasicBlock(nn.Module):
@@ -37,7 +45,7 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    """CIFAR-style ResNet.
+    """ResNet with a CIFAR (default) or ImageNet stem.
 
     Parameters
     ----------
@@ -49,6 +57,10 @@ class ResNet(nn.Module):
         1 for grey-scale images (MNIST), 3 for colour.
     width : float, default 1.0
         Width multiplier; stage widths are ``round(64 * width) * (1, 2, 4, 8)`` (at least 1 channel).
+    stem : {"cifar", "imagenet"}, default "cifar"
+        ``"cifar"``: 3x3 stride-1 conv, BN, ReLU, no max-pool (features keep the input resolution).
+        ``"imagenet"``: 7x7 stride-2 conv, BN, ReLU, 3x3 stride-2 max-pool, as torchvision and the
+        paper's code (which ran it on 32x32 inputs); the last stage then sees 1x1 maps at 32x32.
 
     Attributes
     ----------
@@ -65,15 +77,22 @@ class ResNet(nn.Module):
     ((2, 10), (2, 32))
     """
 
-    def __init__(self, depth: int, num_classes: int, in_channels: int = 3, width: float = 1.0):
+    def __init__(self, depth: int, num_classes: int, in_channels: int = 3, width: float = 1.0,
+                 stem: str = "cifar"):
         super().__init__()
         if depth not in DEPTHS:
             raise ValueError(f"depth must be one of {sorted(DEPTHS)}; got {depth!r}")
         if not width > 0:
             raise ValueError(f"width must be > 0; got {width!r}")
+        if stem not in STEMS:
+            raise ValueError(f"stem must be one of {', '.join(map(repr, STEMS))}; got {stem!r}")
         base = max(1, round(64 * width))
-        self.depth, self.width = depth, width
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, base, 3, 1, 1, bias=False), nn.BatchNorm2d(base), nn.ReLU())
+        self.depth, self.width, self.stem_kind = depth, width, stem
+        if stem == "cifar":
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, base, 3, 1, 1, bias=False), nn.BatchNorm2d(base), nn.ReLU())
+        else:
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, base, 7, 2, 3, bias=False), nn.BatchNorm2d(base), nn.ReLU(),
+                                      nn.MaxPool2d(3, 2, 1))
         stages, c_in = [], base
         for i, blocks in enumerate(DEPTHS[depth]):
             c_out = base * 2**i
@@ -99,11 +118,95 @@ class ResNet(nn.Module):
         return self.fc(z), z
 
 
-def resnet18(num_classes: int, in_channels: int = 3, width: float = 1.0) -> ResNet:
-    """CIFAR-style ResNet-18 (the paper's student)."""
-    return ResNet(18, num_classes, in_channels, width)
+def resnet18(num_classes: int, in_channels: int = 3, width: float = 1.0, stem: str = "cifar") -> ResNet:
+    """ResNet-18 (the paper's student); ``stem`` as in :class:`ResNet`."""
+    return ResNet(18, num_classes, in_channels, width, stem=stem)
 
 
-def resnet34(num_classes: int, in_channels: int = 3, width: float = 1.0) -> ResNet:
-    """CIFAR-style ResNet-34 (the paper's teacher)."""
-    return ResNet(34, num_classes, in_channels, width)
+def resnet34(num_classes: int, in_channels: int = 3, width: float = 1.0, stem: str = "cifar") -> ResNet:
+    """ResNet-34 (the paper's teacher); ``stem`` as in :class:`ResNet`."""
+    return ResNet(34, num_classes, in_channels, width, stem=stem)
+
+
+_TORCHVISION_KEY = re.compile(r"(conv1|bn1|layer\d+)\.")
+
+
+def _torchvision_to_ours(key: str) -> str:
+    """``conv1.* -> stem.0.*``, ``bn1.* -> stem.1.*``, ``layer{i}.{j}.* -> stages.{i-1}.{j}.*`` with
+    ``downsample`` renamed ``shortcut``; other keys (``fc.*``) unchanged."""
+    if key.startswith("conv1."):
+        return "stem.0." + key[len("conv1."):]
+    if key.startswith("bn1."):
+        return "stem.1." + key[len("bn1."):]
+    m = re.fullmatch(r"layer(\d+)\.(\d+)\.(.+)", key)
+    if m:
+        rest = re.sub(r"^downsample\.", "shortcut.", m[3])
+        return f"stages.{int(m[1]) - 1}.{m[2]}.{rest}"
+    return key
+
+
+def _listed(what: str, keys: list) -> str:
+    """``"\\n  missing keys (3): a; b; c"``, at most five keys shown; empty when ``keys`` is."""
+    if not keys:
+        return ""
+    return f"\n  {what} ({len(keys)}): " + "; ".join(keys[:5]) + (" ..." if len(keys) > 5 else "")
+
+
+def load_weights(model: ResNet, path) -> dict:
+    """Load the weights saved at ``path`` (by ``torch.save``) into ``model``, in place.
+
+    The file holds a state dict, or a dict with one under ``"model"`` or ``"state_dict"`` (as the
+    training checkpoints do). Two namings are read, detected from the keys:
+
+    * ``"kd2m"``: this module's own ``model.state_dict()`` keys;
+    * ``"torchvision"``: ``torchvision.models.resnet18/34``'s keys, mapped as
+      ``conv1 -> stem.0``, ``bn1 -> stem.1``, ``layer{i}.{j}.{conv1,bn1,conv2,bn2} ->
+      stages.{i-1}.{j}.{...}``, ``layer{i}.{j}.downsample.{0,1} -> stages.{i-1}.{j}.shortcut.{0,1}``,
+      ``fc -> fc``.
+
+    The head ``fc.*`` is skipped, keeping its initialisation, when its shape differs from the model's
+    (e.g. 1000 ImageNet classes for a 10-class model). Any other missing key, unexpected key or
+    shape difference (a stem, width or depth that does not match) raises ``ValueError``.
+
+    Returns
+    -------
+    dict
+        ``{"path", "naming", "loaded"`` (number of tensors copied)``, "head"`` (``"loaded"`` or
+        ``"kept initialisation (shape ...)"``)``, "sha256"`` (of the file)``}``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights file at {path}")
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(saved, dict):
+        saved = next((saved[k] for k in ("model", "state_dict") if isinstance(saved.get(k), dict)), saved)
+    if not isinstance(saved, dict) or not all(torch.is_tensor(v) for v in saved.values()):
+        raise ValueError(f"{path}: expected a state dict (or a dict with one under 'model' or 'state_dict')")
+    naming = "torchvision" if any(_TORCHVISION_KEY.match(k) for k in saved) else "kd2m"
+    rename = _torchvision_to_ours if naming == "torchvision" else (lambda k: k)
+    state = {}
+    for key, value in saved.items():
+        name = rename(key)  # a second key mapped onto the same name is reported as unexpected
+        state[name if name not in state else f"{key} (also maps to {name})"] = value
+
+    own = model.state_dict()
+    head = "loaded"
+    w = state.get("fc.weight")
+    if w is not None and w.shape != own["fc.weight"].shape:
+        head = f"kept initialisation (shape {tuple(w.shape)} in the file, {tuple(own['fc.weight'].shape)} in the model)"
+        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+        own = {k: v for k, v in own.items() if not k.startswith("fc.")}
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k}: {tuple(state[k].shape)} in the file, {tuple(v.shape)} in the model"
+              for k, v in own.items() if k in state and state[k].shape != v.shape]
+    if missing or unexpected or shapes:
+        raise ValueError(f"{path} ({naming} naming) does not fit ResNet(depth={model.depth}, width={model.width}, "
+                         f"stem={model.stem_kind!r}):" + _listed("missing keys", missing)
+                         + _listed("unexpected keys", unexpected) + _listed("keys whose shapes differ", shapes))
+    model.load_state_dict(state, strict=head == "loaded")
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"path": str(path), "naming": naming, "loaded": len(state), "head": head, "sha256": digest.hexdigest()}

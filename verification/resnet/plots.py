@@ -1,4 +1,5 @@
-"""Table 1 / Fig. 2 / Fig. 3 analogues and bound-check figures, drawn from a ``summary.json``.
+"""Table 1 / Fig. 2 / Fig. 3 analogues, rho selection, correlations and bound-check figures, drawn
+from a ``summary.json``.
 
 The command saves them as PNG beside the summary; the book calls the same functions on the file.
 """
@@ -12,50 +13,228 @@ import numpy as np
 from ..results import figure_setup
 
 
+VERDICT_COLORS = {"helps": "tab:green", "hurts": "tab:red", "indistinguishable": "tab:gray"}
+
+
+def _pct(iv: dict) -> str:
+    return f"{100 * iv['estimate']:.2f} [{100 * iv['lower']:.2f}, {100 * iv['upper']:.2f}]"
+
+
 def table_rows(summary: dict) -> list[dict]:
-    """Table 1 analogue: accuracy (%) mean +- std over seeds per arm, the paired difference to the
-    baseline, lambda, and the paper's numbers for the same dataset when it has them."""
-    paper = summary["paper"].get(summary["paper"]["column"] or "", {})
-    rows = []
-    for row in summary["table"]:
-        acc = row["accuracy"]
-        d = row.get("delta_vs_baseline")
-        ref = paper.get("teacher") if row["arm"] == "teacher" else paper.get("student") if row["arm"] == "baseline" \
-            else paper.get("kd2m_about") if row.get("in_table1") else None
-        rows.append({
-            "arm": row["label"],
-            "accuracy (%)": f"{100 * acc['mean']:.2f} ± {100 * acc['std']:.2f}" if len(acc["values"]) > 1
-            else f"{100 * acc['mean']:.2f}",
-            "Δ vs baseline (points)": "" if d is None else f"{100 * d['mean']:+.2f} ± {100 * d['std']:.2f}",
-            "λ (mean over seeds)": "" if not row.get("weight") or row["arm"] == "baseline"
-            else f"{np.mean(row['weight']):.3g}",
-            "in paper's Table 1": "yes" if row.get("in_table1") or row["arm"] in ("teacher", "baseline") else "no",
-            "paper (%)": "" if ref is None else (f"≈ {ref:.1f}" if row["arm"] not in ("teacher", "baseline")
-                                                 else f"{ref:.2f}"),
-        })
+    """Our Table 1: per arm, the selected rho, test accuracy (%) with its 95 % t-interval over the
+    evaluation seeds, the paired difference to the baseline (points) with its interval, the
+    Holm-corrected p-value and the verdict."""
+    cmp = summary["analysis"]["comparison"]
+    acc = cmp["accuracy"]
+    t = summary["teacher"]
+    rows = [{"arm": f"teacher (ResNet-{summary['recipe']['teacher_depth']})", "ρ": "",
+             "test accuracy (%)": f"{100 * t['test_accuracy']:.2f} (one run)", "Δ vs baseline (points)": "",
+             "p (Holm)": "", "verdict": ""},
+            {"arm": "student, CE only", "ρ": "", "test accuracy (%)": _pct(acc["baseline"]),
+             "Δ vs baseline (points)": "", "p (Holm)": "", "verdict": ""}]
+    for row in cmp["differences"]:
+        d = row["difference"]
+        rows.append({"arm": row["arm"], "ρ": f"{row['rho']:g}", "test accuracy (%)": _pct(acc[row["arm"]]),
+                     "Δ vs baseline (points)": f"{100 * d['mean']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]",
+                     "p (Holm)": f"{row['p_holm']:.3g}", "verdict": row["verdict"]})
     return rows
 
 
-def fig_sweep(summary: dict):
-    """Fig. 2 analogue: training CE, distance D and held-out accuracy per epoch for each rho."""
+def paper_rows(summary: dict) -> list[dict]:
+    """The paper's Table 1 beside ours: its accuracy per dataset and its difference to its student,
+    next to our paired difference (points); the row-to-loss mapping is an inference (``paper.mapping``)."""
+    paper = summary["paper"]
+    cols = paper["columns"][:3]
+    base = next(r["values"] for r in paper["rows"] if r["arm"] == "baseline")
+    ours = {r["arm"]: r for r in summary["analysis"]["comparison"]["differences"]}
+    rows = []
+    for r in paper["rows"]:
+        row = {"paper row": r["paper_row"], "our loss (inferred)": r["arm"]}
+        for c, v, b in zip(cols, r["values"], base):
+            row[f"{c} (%)"] = f"{v:.2f}" + ("" if r["arm"] in ("baseline", "teacher") else f" ({v - b:+.2f})")
+        o = ours.get(r["arm"])
+        row["ours: Δ (points)"] = "" if o is None else f"{100 * o['difference']['mean']:+.2f}"
+        row["ours: verdict"] = "" if o is None else o["verdict"]
+        rows.append(row)
+    return rows
+
+
+def verdict_sentence(summary: dict) -> str:
+    """The comparison in words: which losses help, hurt, or are indistinguishable from the baseline."""
+    if not summary.get("analysis"):
+        g = summary["gate"]
+        return (f"The teacher beat the baseline by {100 * g['gap']:.2f} points on validation data, short of the "
+                f"required {100 * g['margin']:.1f}: no distilled student was trained and nothing is concluded.")
+    cmp = summary["analysis"]["comparison"]
+    groups = {v: [r for r in cmp["differences"] if r["verdict"] == v] for v in ("helps", "hurts", "indistinguishable")}
+
+    def names(rows):
+        return ", ".join(f"{r['arm']} ({100 * r['difference']['mean']:+.2f})" for r in rows)
+
+    n = len(cmp["seeds"])
+    parts = []
+    if groups["helps"]:
+        parts.append(f"help: {names(groups['helps'])}")
+    if groups["hurts"]:
+        parts.append(f"hurt: {names(groups['hurts'])}")
+    if groups["indistinguishable"]:
+        parts.append(f"are indistinguishable from the baseline: {names(groups['indistinguishable'])}")
+    gate = "" if summary["gate"]["applied"] else " (the gate is not applied in this profile)"
+    return (f"Over {n} paired seeds, with Holm's correction at {cmp['alpha']:g} over {len(cmp['differences'])} "
+            f"losses, the losses that " + "; those that ".join(parts) + f" (mean difference in points){gate}.")
+
+
+def correlation_sentence(summary: dict) -> str:
+    """The rank correlations in words: which intervals exclude zero, and with which sign."""
+    cor = summary["analysis"]["correlations"]
+
+    def describe(items):
+        pos = [k for k, v in items if v["low"] > 0]
+        neg = [k for k, v in items if v["high"] < 0]
+        none = [k for k, v in items if v["low"] <= 0 <= v["high"]]
+        out = []
+        if pos:
+            out.append("a larger distance goes with a larger error for " + ", ".join(pos))
+        if neg:
+            out.append("a larger distance goes with a *smaller* error for " + ", ".join(neg))
+        if none:
+            out.append("the interval contains 0 for " + ", ".join(none))
+        return "; ".join(out)
+
+    own = describe(sorted(cor["own_distance"].items()))
+    terms = describe(sorted(cor["bound_terms"].items()))
+    return (f"Per loss, own distance against test error: {own or 'no loss had enough runs'}. Pooled over every "
+            f"trained student, Theorem 3.1's terms against test error: {terms or 'no terms'}.")
+
+
+def fig_comparison(summary: dict):
+    """Left: test accuracy per arm with its 95 % interval. Right: the paired difference to the
+    baseline per loss with its 95 % interval (colour: Holm verdict), and the paper's single-run
+    differences per dataset (hollow marks) for scale."""
     plt = figure_setup()
-    sweep = summary["sweep"]
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+    cmp = summary["analysis"]["comparison"]
+    rows = cmp["differences"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 0.38 * len(rows) + 1.8), gridspec_kw={"width_ratios": [1, 1.3]})
+    ax = axes[0]
+    names = ["baseline"] + [r["arm"] for r in rows]
+    for i, name in enumerate(names):
+        iv = cmp["accuracy"][name]
+        color = "black" if name == "baseline" else VERDICT_COLORS[rows[i - 1]["verdict"]]
+        ax.errorbar(100 * iv["estimate"], i, xerr=[[100 * (iv["estimate"] - iv["lower"])],
+                                                   [100 * (iv["upper"] - iv["estimate"])]], fmt="o", color=color, ms=4)
+    ax.axvline(100 * summary["teacher"]["test_accuracy"], color="tab:blue", ls="--", lw=1, label="teacher")
+    ax.axvspan(100 * cmp["accuracy"]["baseline"]["lower"], 100 * cmp["accuracy"]["baseline"]["upper"],
+               color="black", alpha=0.08)
+    ax.set_yticks(range(len(names)), ["CE only"] + names[1:], fontsize=7)
+    ax.invert_yaxis()
+    ax.set(xlabel="test accuracy (%)", title=f"{len(cmp['seeds'])} seeds, 95 % t-intervals")
+    ax.legend(fontsize=7, loc="lower right")
+    ax = axes[1]
+    paper = summary["paper"]
+    base = next(r["values"] for r in paper["rows"] if r["arm"] == "baseline")
+    marks = {"svhn": "s", "cifar10": "^", "cifar100": "D"}
+    for i, row in enumerate(rows, start=1):
+        d = row["difference"]
+        ax.errorbar(100 * d["mean"], i, xerr=[[100 * (d["mean"] - d["low"])], [100 * (d["high"] - d["mean"])]],
+                    fmt="o", color=VERDICT_COLORS[row["verdict"]], ms=5)
+        for pr in paper["rows"]:
+            if pr["arm"] == row["arm"]:
+                for c, v, b in zip(paper["columns"][:3], pr["values"], base):
+                    ax.scatter(v - b, i + 0.25, marker=marks[c], s=14, facecolors="none", edgecolors="tab:blue")
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(range(1, len(rows) + 1), [r["arm"] for r in rows], fontsize=7)
+    ax.set_ylim(len(rows) + 0.7, 0.3)
+    for verdict, color in VERDICT_COLORS.items():
+        ax.scatter([], [], c=color, s=16, label=f"ours: {verdict}")
+    for c, m in marks.items():
+        ax.scatter([], [], marker=m, s=14, facecolors="none", edgecolors="tab:blue", label=f"paper, {c}")
+    ax.legend(fontsize=6, loc="lower right", ncol=2)
+    ax.set(xlabel="accuracy − baseline (points)",
+           title=f"paired difference, Holm-corrected at {cmp['alpha']}")
+    fig.tight_layout()
+    return fig
+
+
+def fig_selection(summary: dict):
+    """Validation accuracy over the rho grid, per loss (points: selection seeds; line: their mean;
+    ring: the selected rho), with the CE-only student's validation accuracy (dashed)."""
+    plt = figure_setup()
+    grid = {m: v for m, v in summary["validation_grid"].items() if v}
+    base = [r["val_accuracy"] for r in summary["curves"]["runs"] if r["rho"] == 0]
+    cols = 4
+    nrows = max(1, int(np.ceil(len(grid) / cols)))
+    fig, axes = plt.subplots(nrows, cols, figsize=(10, 2.2 * nrows + 0.4), squeeze=False, sharey=True)
+    for ax, (m, pts) in zip(axes.flat, grid.items()):
+        rho = np.array([p["rho"] for p in pts])
+        acc = 100 * np.array([p["val_accuracy"] for p in pts])
+        ax.scatter(rho, acc, s=10, c="tab:orange", alpha=0.7)
+        grid_rhos = sorted(set(rho.tolist()))
+        ax.plot(grid_rhos, [acc[rho == r].mean() for r in grid_rhos], "-", color="tab:orange", lw=1)
+        sel = summary["selection"][m]["rho"]
+        ax.scatter([sel], [acc[rho == sel].mean()], s=60, facecolors="none", edgecolors="black")
+        if base:
+            ax.axhline(100 * np.mean(base), color="black", ls="--", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xticks(grid_rhos, [f"{r:g}" for r in grid_rhos])
+        ax.minorticks_off()
+        ax.set_title(m, fontsize=7)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(grid):]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("validation acc. (%)", fontsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("ρ (λ = ρ · CE₀ / D₀)", fontsize=7)
+    fig.suptitle("ρ selection on validation data (dashed: CE-only student; ring: selected)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def fig_sweep(summary: dict):
+    """Fig. 2 analogue: training CE, distance D and validation accuracy per epoch for each rho of
+    the grid, one loss, one selection seed, with the CE-only student."""
+    plt = figure_setup()
+    curves = summary["curves"]
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.1))
     cmap = plt.get_cmap("viridis")
-    runs = sweep["runs"]
+    runs = curves["runs"]
     for i, run in enumerate(runs):
         epochs = [h["epoch"] for h in run["history"]]
-        label = "baseline (λ = 0)" if run["rho"] == 0 else f"ρ = {run['rho']:g} (λ = {run['weight']:.3g})"
+        label = "CE only (λ = 0)" if run["rho"] == 0 else f"ρ = {run['rho']:g}"
         color = "black" if run["rho"] == 0 else cmap(i / max(1, len(runs) - 1))
-        axes[0].plot(epochs, [h["train_ce"] for h in run["history"]], "o-", color=color, label=label, ms=3)
+        axes[0].plot(epochs, [h["train_ce"] for h in run["history"]], "-", color=color, label=label, lw=1)
         if run["rho"] > 0:
-            axes[1].plot(epochs, [h["train_distance"] for h in run["history"]], "o-", color=color, ms=3)
-        axes[2].plot(epochs, [100 * h["test_accuracy"] for h in run["history"]], "o-", color=color, ms=3)
-    axes[0].set(title="classification loss (train CE)", xlabel="epoch")
-    axes[1].set(title=f"distillation loss D ({sweep['metric']}, train)", xlabel="epoch", yscale="log")
-    axes[2].set(title="held-out accuracy (%)", xlabel="epoch")
+            axes[1].plot(epochs, [h["train_distance"] for h in run["history"]], "-", color=color, lw=1)
+        axes[2].plot(epochs, [100 * h["val_accuracy"] for h in run["history"]], "-", color=color, lw=1)
+    axes[0].set(title="classification loss (train CE)", xlabel="epoch", yscale="log")
+    axes[1].set(title="distillation loss D (train)", xlabel="epoch", yscale="log")
+    axes[2].set(title="validation accuracy (%)", xlabel="epoch")
+    lo = min(100 * h["val_accuracy"] for run in runs for h in run["history"][len(run["history"]) // 3:])
+    axes[2].set_ylim(max(0, lo - 2), 100)
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"λ sweep, seed {sweep['seed']}: λ = ρ · CE₀ / D₀", fontsize=9)
+    fig.suptitle(f"{curves['metric']}, seed {curves['seed']}: λ = ρ · CE₀ / D₀", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def fig_correlations(summary: dict):
+    """Spearman's rho (95 % Fisher-z interval) between held-out error and, per loss, its own
+    held-out distance; and, pooled over every trained student, each Theorem 3.1 term."""
+    plt = figure_setup()
+    cor = summary["analysis"]["correlations"]
+    items = [(f"own D: {m}", v) for m, v in cor["own_distance"].items()]
+    labels = {"w1_marginal": "W1 marginal", "w1_conditional": "Σ p_c W1 class c", "coupling_mean": "E‖φS − φT‖",
+              "mmd": "MMD", "kernel_head_bound": "kernel-head bound", "margin_bound": "margin bound"}
+    items += [(f"pooled: {labels.get(k, k)}", v) for k, v in cor["bound_terms"].items()]
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(items) + 1.2))
+    for i, (name, v) in enumerate(items):
+        color = "tab:purple" if name.startswith("own") else "tab:blue"
+        ax.errorbar(v["rho"], i, xerr=[[v["rho"] - v["low"]], [v["high"] - v["rho"]]], fmt="o", color=color, ms=4)
+        ax.text(1.02, i, f"n = {v['n']}", fontsize=6, va="center", transform=ax.get_yaxis_transform())
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(range(len(items)), [n for n, _ in items], fontsize=7)
+    ax.invert_yaxis()
+    ax.set(xlim=(-1, 1), xlabel="Spearman ρ with the held-out error (95 % interval)")
     fig.tight_layout()
     return fig
 
@@ -128,8 +307,8 @@ def fig_terms(summary: dict):
     disjoint teacher samples (the plug-in bias floor), and the mean coupling distance."""
     plt = figure_setup()
     s0 = summary["seeds"][0]
-    rows = [r for r in summary["bounds"] if r["seed"] == s0 and "_rho" not in r["arm"]]
-    names = [r["arm"] for r in rows]
+    rows = [r for r in summary["bounds"] if r["seed"] == s0]
+    names = ["untrained" if r["arm"] == "init" else "CE only" if r["arm"] == "baseline" else r["metric"] for r in rows]
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(10, 3.4))
     for k, (key, label) in enumerate((("w1_marginal", "W1 marginal"), ("w1_conditional", "W1 class-conditional"),
@@ -186,13 +365,17 @@ def fig_kernel_head(summary: dict):
 
 
 def save_all(summary: dict, out) -> list[Path]:
-    """Write ``fig2_lambda_sweep.png``, ``fig3_features.png``, ``bounds.png``, ``terms.png`` and
-    ``kernel_head.png`` to ``out``."""
+    """Write ``fig2_lambda_sweep.png``, ``fig3_features.png``, ``bounds.png``, ``terms.png``,
+    ``kernel_head.png`` and (unless the gate failed) ``comparison.png``, ``selection.png`` and
+    ``correlations.png`` to ``out``."""
     plt = figure_setup()
     out = Path(out)
     paths = []
-    for name, fn in (("fig2_lambda_sweep", fig_sweep), ("fig3_features", fig_features), ("bounds", fig_bounds),
-                     ("terms", fig_terms), ("kernel_head", fig_kernel_head)):
+    figs = (("fig2_lambda_sweep", fig_sweep), ("fig3_features", fig_features), ("bounds", fig_bounds),
+            ("terms", fig_terms), ("kernel_head", fig_kernel_head))
+    if summary.get("analysis"):
+        figs += (("comparison", fig_comparison), ("selection", fig_selection), ("correlations", fig_correlations))
+    for name, fn in figs:
         fig = fn(summary)
         path = out / f"{name}.png"
         fig.savefig(path)

@@ -11,8 +11,9 @@ magnitude (squared W2 of 512-d features vs a KL vs an MMD^2 <= 2), so one fixed 
 code uses 1e-4) gives some losses no effect and lets others swamp the cross-entropy. We set
 :math:`\lambda=\rho\,\overline{\mathrm{CE}}_0/\overline D_0`, with both means taken over the first
 ``calibration_batches`` training batches of epoch 0, at the student's initialisation: the
-distillation term starts at ``rho`` times the cross-entropy, for every loss. ``rho = 1`` is the
-default; the lambda sweep varies ``rho``.
+distillation term starts at ``rho`` times the cross-entropy, for every loss; the experiment selects
+``rho`` per loss from one grid on validation data. The paper's recipe instead fixes
+:math:`\lambda=\rho\cdot` ``Recipe.fixed_lambda`` (1e-4 in the paper, with ``rho = 1``).
 
 Checkpoints (model, optimiser, history, lambda) are written after every epoch; a run with a
 checkpoint resumes after its last finished epoch and gives bit-identical weights to an
@@ -49,12 +50,15 @@ LOSSES = {
     "mmd": {"kernel": "gaussian", "bandwidth": "mean", "estimator": "biased"},
     "hinton_kd": {"temperature": 4.0, "direction": "teacher_student"},
 }
-TABLE1 = tuple(list(LOSSES)[:6])
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """Architecture and optimisation settings shared by every arm (teacher: ``teacher_epochs``)."""
+    r"""Architecture and optimisation settings shared by every arm (teacher: ``teacher_epochs``).
+
+    ``stem``: ``"cifar"`` or ``"imagenet"`` (:class:`verification.resnet.models.ResNet`).
+    ``fixed_lambda``: None for the calibrated rule of :func:`calibrate_weight`, else
+    :math:`\lambda=\rho\cdot` ``fixed_lambda``."""
 
     width: float = 0.0625
     epochs: int = 3
@@ -66,6 +70,8 @@ class Recipe:
     calibration_batches: int = 4
     teacher_depth: int = 34
     student_depth: int = 18
+    stem: str = "cifar"
+    fixed_lambda: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -91,7 +97,7 @@ def seed_everything(seed: int) -> None:
 def new_model(depth: int, data: ImageData, recipe: Recipe, seed: int, device="cpu") -> ResNet:
     """A freshly initialised ResNet; the initialisation depends on ``seed`` only."""
     seed_everything(seed)
-    return ResNet(depth, data.num_classes, data.in_channels, recipe.width).to(device)
+    return ResNet(depth, data.num_classes, data.in_channels, recipe.width, stem=recipe.stem).to(device)
 
 
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int):
@@ -117,6 +123,9 @@ def calibrate_weight(student: ResNet, teacher: ResNet, loss: KD2MLoss, data: Ima
                      seed: int, rho: float, device="cpu") -> dict:
     r""":math:`\lambda=\rho\,\overline{\mathrm{CE}}_0/\overline D_0` on the first batches of epoch 0
     (a copy of the student in train mode, so its BatchNorm statistics are untouched)."""
+    if recipe.fixed_lambda is not None:
+        return {"rule": "lambda = rho * fixed_lambda (the paper's recipe)", "rho": rho,
+                "fixed_lambda": recipe.fixed_lambda, "weight": rho * recipe.fixed_lambda}
     probe = copy.deepcopy(student).train()
     loss = copy.copy(loss)  # every rank sees the whole calibration batch: no gathering (sync) here
     loss.sync = "none"
@@ -137,9 +146,13 @@ def calibrate_weight(student: ResNet, teacher: ResNet, loss: KD2MLoss, data: Ima
 
 @torch.no_grad()
 def predict(model: ResNet, data: ImageData, device="cpu", batch_size: int = 500, split: str = "test"):
-    """``(logits, features, labels)`` of a split as float64 NumPy arrays (eval mode, no augmentation)."""
+    """``(logits, features, labels)`` of ``split`` (``"test"``, ``"val"`` or ``"train"``) as float64
+    NumPy arrays (eval mode, no augmentation)."""
     model.eval()
-    x_all, y_all = (data.x_test, data.y_test) if split == "test" else (data.x_train, data.y_train)
+    splits = {"test": (data.x_test, data.y_test), "val": (data.x_val, data.y_val), "train": (data.x_train, data.y_train)}
+    if split not in splits or splits[split][0] is None:
+        raise ValueError(f"split must be one of {[k for k, v in splits.items() if v[0] is not None]}; got {split!r}")
+    x_all, y_all = splits[split]
     logits, feats = [], []
     for i in range(0, len(y_all), batch_size):
         u, z = model(normalise(x_all[i:i + batch_size].to(device), data))
@@ -148,16 +161,13 @@ def predict(model: ResNet, data: ImageData, device="cpu", batch_size: int = 500,
     return torch.cat(logits).numpy(), torch.cat(feats).numpy(), y_all.numpy()
 
 
-def _held_out_summary(model, teacher_features, data, device) -> dict:
-    """Per-epoch monitoring on the held-out split (the theorem checks use
-    ``verification.resnet.experiment.held_out`` and check what they get)."""
-    u, z, y = predict(model, data, device, split="test")
-    out = {"test_accuracy": float(np.mean(u.argmax(1) == y)),
-           "test_ce": float(F.cross_entropy(torch.from_numpy(u), torch.from_numpy(y)))}
-    if teacher_features is not None:
-        out["test_coupling_mean"] = (float(np.mean(np.linalg.norm(z - teacher_features, axis=1)))
-                                     if teacher_features.shape == z.shape else None)
-    return out
+def _monitor(model, data, device) -> dict:
+    """Per-epoch monitoring: accuracy and CE on the validation split when ``data`` has one (the
+    experiment's case: the test split is then scored once, at the end), else on the test split."""
+    split = "val" if data.x_val is not None else "test"
+    u, _, y = predict(model, data, device, split=split)
+    return {f"{split}_accuracy": float(np.mean(u.argmax(1) == y)),
+            f"{split}_ce": float(F.cross_entropy(torch.from_numpy(u), torch.from_numpy(y)))}
 
 
 def train(model: ResNet, data: ImageData, recipe: Recipe, *, seed: int, epochs: int, teacher: ResNet | None = None,
@@ -170,7 +180,7 @@ def train(model: ResNet, data: ImageData, recipe: Recipe, *, seed: int, epochs: 
     run resumes from it (restoring ``loss.weight``). ``stop_after_epoch`` ends early (for resume tests),
     leaving the checkpoint. ``calibration`` (the record of :func:`calibrate_weight`) is kept in the state.
     The history holds, per epoch: mean training CE, mean distance D, mean total loss, learning rate,
-    held-out accuracy and CE, and (with a teacher) the held-out mean feature distance to the teacher.
+    and the accuracy and CE of :func:`_monitor`.
     """
     from tqdm.auto import tqdm
 
@@ -187,13 +197,12 @@ def train(model: ResNet, data: ImageData, recipe: Recipe, *, seed: int, epochs: 
         state.weight, state.calibration, state.resumed_from_epoch = saved["weight"], saved["calibration"], start
         if loss is not None:
             loss.weight = state.weight
-    teacher_features = None
     if teacher is not None:
         teacher.eval().requires_grad_(False)
-        if loss is not None:
-            teacher_features = predict(teacher, data, device, split="test")[1]
     n = len(data.y_train)
     steps_per_epoch = n // recipe.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"batch_size {recipe.batch_size} is larger than the {n} training images: no full batch")
     total = steps_per_epoch * epochs
     last = epochs if stop_after_epoch is None else min(epochs, stop_after_epoch)
     bar = tqdm(total=steps_per_epoch * (last - start), desc=desc, leave=False,
@@ -228,7 +237,7 @@ def train(model: ResNet, data: ImageData, recipe: Recipe, *, seed: int, epochs: 
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{total_v:.3f}", refresh=False)
         record = {"epoch": epoch + 1, "lr_end": lr, **{f"train_{k}": v / len(batches) for k, v in sums.items()},
-                  **_held_out_summary(model, teacher_features, data, device)}
+                  **_monitor(model, data, device)}
         state.history.append(record)
         if checkpoint is not None and parallel.is_main():
             Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
