@@ -176,6 +176,37 @@ def sandwich_upper_end_halved(monkeypatch):
     _everywhere(monkeypatch, "verification.synthetic.closed_forms", "euclidean_sandwich", sandwich)
 
 
+def selection_on_test_accuracy(monkeypatch):
+    from verification.resnet import analysis
+
+    real = analysis.select_rho
+    _everywhere(monkeypatch, "verification.resnet.analysis", "select_rho",
+                lambda records, losses, rhos: real([{**r, "val_accuracy": r["test_accuracy"]} for r in records],
+                                                   losses, rhos))
+
+
+def unpaired_comparison(monkeypatch):
+    from scipy.stats import ttest_ind
+
+    from verification import stats
+
+    real = stats.paired_test
+
+    def welch(a, b, alpha=0.05):
+        out = real(a, b, alpha)
+        out["p"] = float(ttest_ind(a, b, equal_var=False).pvalue)  # the seeds' pairing thrown away
+        return out
+
+    _everywhere(monkeypatch, "verification.stats", "paired_test", welch)
+
+
+def multiple_comparisons_ignored(monkeypatch):
+    from verification import stats
+
+    _everywhere(monkeypatch, "verification.stats", "holm",
+                lambda p, alpha=0.05: {"adjusted": list(p), "reject": [q <= alpha for q in p]})
+
+
 @dataclass(frozen=True)
 class Planted:
     name: str
@@ -217,5 +248,17 @@ PLANTED = [
             "the closed-form MMD of B1 halved", gaussian_mmd_halved, (VERIFY_SYNTHETIC,)),
     Planted("sandwich_upper_end_halved", "verification/synthetic/closed_forms.py (euclidean_sandwich)",
             "the coupling end of the Euclidean sandwich halved", sandwich_upper_end_halved, (VERIFY_SYNTHETIC,)),
+    Planted("selection_on_test_accuracy", "verification/resnet/analysis.py (select_rho)",
+            "rho chosen on test accuracy instead of validation accuracy", selection_on_test_accuracy,
+            (fast_test("test_resnet_analysis", "test_selection_reads_validation_and_breaks_ties_towards_the_smaller_rho"),)),
+    Planted("unpaired_comparison", "verification/stats.py (paired_test)",
+            "the difference to the baseline tested as two independent samples (pairing by seed ignored)",
+            unpaired_comparison,
+            (fast_test("test_resnet_analysis", "test_compare_gives_helps_hurts_and_indistinguishable_with_holm"),
+             fast_test("test_stats_seeds", "test_paired_test_matches_scipy"))),
+    Planted("multiple_comparisons_ignored", "verification/stats.py (holm)",
+            "eight losses tested against the baseline without a multiple-comparison correction",
+            multiple_comparisons_ignored,
+            (fast_test("test_resnet_analysis", "test_holm_turns_a_lone_marginal_difference_into_indistinguishable"),)),
 ]
 assert len({p.name for p in PLANTED}) == len(PLANTED)
