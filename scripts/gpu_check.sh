@@ -14,6 +14,7 @@
 #
 # Usage (from anywhere):  scripts/gpu_check.sh
 #   PYTHON=...            interpreter (default .venv/bin/python)
+#   DEVICE=cpu BENCH=none scripts/gpu_check.sh   # rehearsal on a CPU machine (the CUDA tests skip)
 #   KD2M_DATASET=cifar10 KD2M_DATA_ROOT=/data/cifar scripts/gpu_check.sh   # adds step 4
 set -euo pipefail
 
@@ -51,27 +52,29 @@ step() {
 
 echo "== gpu_check $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname), budget ${BUDGET_S} s, results in $OUT_DIR"
 if command -v nvidia-smi >/dev/null; then nvidia-smi || true; else echo "nvidia-smi: not found"; fi
-"$PYTHON" - <<'PY'
+DEVICE=${DEVICE:-cuda}
+DEVICE="$DEVICE" "$PYTHON" - <<'PY'
+import os
 import sys
 import torch
 print(f"python {sys.version.split()[0]}, torch {torch.__version__}, CUDA {torch.version.cuda}, "
       f"cuDNN {torch.backends.cudnn.version()}")
-if not torch.cuda.is_available():
-    sys.exit("torch sees no CUDA device: nothing to check here")
+if os.environ["DEVICE"] != "cpu" and not torch.cuda.is_available():
+    sys.exit("torch sees no CUDA device: nothing to check here (DEVICE=cpu rehearses the script on the CPU)")
 for i in range(torch.cuda.device_count()):
     print(f"cuda:{i} {torch.cuda.get_device_name(i)}")
 PY
 
 step "CUDA tests" 300 env CI=true "$PYTHON" -m pytest -q -p no:cacheprovider -rs -m "not slow" -k "cuda or CUDA" tests
-step "resnet smoke on cuda" 300 "$PYTHON" -m kd2m_ref.cli verify resnet --profile smoke --device cuda \
+step "resnet smoke on $DEVICE" 300 "$PYTHON" -m kd2m_ref.cli verify resnet --profile smoke --device "$DEVICE" \
     --out "$OUT_DIR/resnet-smoke" --no-progress
 if [[ "${BENCH:-quick}" != none ]]; then
-    step "benchmarks on cuda (${BENCH:-quick})" 400 "$PYTHON" -m kd2m_ref.cli bench --device cuda --no-progress \
+    step "benchmarks on $DEVICE (${BENCH:-quick})" 400 "$PYTHON" -m kd2m_ref.cli bench --device "$DEVICE" --no-progress \
         $([[ "${BENCH:-quick}" == quick ]] && echo --quick)
 fi
 if [[ -n "${KD2M_DATA_ROOT:-}" && -n "${KD2M_DATASET:-}" ]]; then
-    step "resnet full ($KD2M_DATASET, paper recipe) on cuda" "$BUDGET_S" "$PYTHON" -m kd2m_ref.cli verify resnet \
-        --profile full --dataset "$KD2M_DATASET" --root "$KD2M_DATA_ROOT" --recipe paper --device cuda \
+    step "resnet full ($KD2M_DATASET, paper recipe) on $DEVICE" "$BUDGET_S" "$PYTHON" -m kd2m_ref.cli verify resnet \
+        --profile full --dataset "$KD2M_DATASET" --root "$KD2M_DATA_ROOT" --recipe paper --device "$DEVICE" \
         --out "$OUT_DIR/resnet-full-$KD2M_DATASET" --no-progress
 else
     echo "== resnet full: skipped (set KD2M_DATA_ROOT and KD2M_DATASET to run it)"
