@@ -444,6 +444,26 @@ def test_a_teacher_that_does_not_beat_the_baseline_stops_the_run(tmp_path, monke
     assert json.loads((tmp_path / "yes" / "summary.json").read_text())["gate"]["holds"] is True
 
 
+def test_a_selection_that_does_not_follow_validation_makes_verify_exit_1(tmp_path, monkeypatch):
+    """End to end: a selection taking the worst rho on validation (ties to the larger rho) is caught by
+    the independent must-hold check, and the command exits 1."""
+    from kd2m_ref.cli import main
+    from verification.resnet import analysis
+
+    def worst(records, losses, rhos):  # the lowest mean validation accuracy, the largest rho among ties
+        out = {}
+        for m in losses:
+            means = {r: np.mean([x["val_accuracy"] for x in records
+                                 if x["phase"] == "selection" and x["metric"] == m and x["rho"] == r]) for r in rhos}
+            out[m] = {"rho": max(r for r, v in means.items() if v == min(means.values())), "val_mean": {}}
+        return out
+
+    monkeypatch.setattr(analysis, "select_rho", worst)
+    assert main(SMOKE + ["--out", str(tmp_path)]) == 1
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert not summary["checks"]["selection"]["holds"] and summary["checks"]["must_hold_violations"] >= 1
+
+
 def test_a_changed_cached_teacher_is_refused(tmp_path):
     """The cached teacher's checksum: a weight file changed after training is an error, not a silent reuse."""
     from kd2m_ref.cli import main
