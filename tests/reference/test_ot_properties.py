@@ -370,6 +370,26 @@ def test_sliced_le_exact_and_seeded(ex, k, seed):
     assert sw == R.sliced_wasserstein(*ex.args, n_projections=k, seed=seed, **ex.kwargs)
 
 
+def test_sliced_keeps_relative_precision_for_nearby_points():
+    """Found by the randomised profile: projecting each point and then subtracting cancels
+    (|theta.x| ~ 2, theta.(x - y) ~ 1e-3 costs 1e-12 relative after squaring); the reference
+    subtracts the points first and stays at float64 precision of the oracle."""
+    import mpmath as mp
+
+    from kd2m_ref import oracle
+
+    xs, xt = np.array([[0.0, 2.0]]), np.array([[1e-3, 2.001]])
+    with mp.workdps(50):
+        exact = oracle.sliced_wasserstein(xs, xt, p=2.0, n_projections=1, seed=0)
+        assert abs(mp.mpf(R.sliced_wasserstein(xs, xt, p=2.0, n_projections=1, seed=0)) - exact) <= 1e-14 * exact
+    from kd2m_ref._conventions import sliced_projections
+
+    theta = sliced_projections(2, 1, 0)
+    naive = np.abs(xs @ theta.T - xt @ theta.T).item() ** 2  # the cancelling form the reference avoids
+    with mp.workdps(50):
+        assert abs(mp.mpf(naive) - exact) > 1e-12 * exact
+
+
 @given(st.integers(1, 10), st.integers(1, 10), st.sampled_from([1.0, 2.0]), st.data())
 def test_sliced_in_one_dimension_is_exact(n, m, p, data):
     """covers("sliced_wasserstein", "one_d_is_exact"): in d = 1 every direction is +-1."""
