@@ -14,47 +14,60 @@ from ..results import figure_setup
 
 
 VERDICT_COLORS = {"helps": "tab:green", "hurts": "tab:red", "indistinguishable": "tab:gray"}
+#: Display names of the losses (tables and figures); the keys are those of ``train.LOSSES``.
+SHORT = {"baseline": "CE only", "wasserstein": "W₂² empirical", "class_conditional_wasserstein": "class-cond. W₂²",
+         "joint_wasserstein": "joint W₂²", "gaussian_wasserstein": "Gaussian W₂²", "gaussian_kl": "Gaussian KL",
+         "class_conditional_gaussian_wasserstein": "class-cond. Gaussian W₂²", "mmd": "MMD²", "hinton_kd": "Hinton KD",
+         "teacher": "teacher"}
 
 
-def _pct(iv: dict) -> str:
-    return f"{100 * iv['estimate']:.2f} [{100 * iv['lower']:.2f}, {100 * iv['upper']:.2f}]"
+#: Display names of the Theorem 3.1 terms correlated with the error.
+TERMS = {"w1_marginal": "W1 marginal", "w1_conditional": "Σ p_c W1 class c", "coupling_mean": "E‖φS − φT‖",
+         "mmd": "MMD", "kernel_head_bound": "kernel-head bound", "margin_bound": "margin bound"}
+
+
+def short(arm: str) -> str:
+    return SHORT.get(arm, arm)
+
+
+def _pm(iv: dict) -> str:
+    return f"{100 * iv['estimate']:.2f} ± {100 * (iv['upper'] - iv['lower']) / 2:.2f}"
 
 
 def table_rows(summary: dict) -> list[dict]:
-    """Our Table 1: per arm, the selected rho, test accuracy (%) with its 95 % t-interval over the
-    evaluation seeds, the paired difference to the baseline (points) with its interval, the
-    Holm-corrected p-value and the verdict."""
+    """Our Table 1: per arm, the selected rho, test accuracy (%) ± the half-width of its 95 %
+    t-interval over the evaluation seeds, the paired difference to the baseline (points) ± its
+    half-width, the Holm-corrected p-value and the verdict."""
     cmp = summary["analysis"]["comparison"]
     acc = cmp["accuracy"]
-    t = summary["teacher"]
     rows = [{"arm": f"teacher (ResNet-{summary['recipe']['teacher_depth']})", "ρ": "",
-             "test accuracy (%)": f"{100 * t['test_accuracy']:.2f} (one run)", "Δ vs baseline (points)": "",
-             "p (Holm)": "", "verdict": ""},
-            {"arm": "student, CE only", "ρ": "", "test accuracy (%)": _pct(acc["baseline"]),
-             "Δ vs baseline (points)": "", "p (Holm)": "", "verdict": ""}]
+             "accuracy (%)": f"{100 * summary['teacher']['test_accuracy']:.2f}", "Δ (points)": "", "p (Holm)": "",
+             "verdict": "one run"},
+            {"arm": "CE only", "ρ": "", "accuracy (%)": _pm(acc["baseline"]), "Δ (points)": "", "p (Holm)": "",
+             "verdict": ""}]
     for row in cmp["differences"]:
         d = row["difference"]
-        rows.append({"arm": row["arm"], "ρ": f"{row['rho']:g}", "test accuracy (%)": _pct(acc[row["arm"]]),
-                     "Δ vs baseline (points)": f"{100 * d['mean']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]",
-                     "p (Holm)": f"{row['p_holm']:.3g}", "verdict": row["verdict"]})
+        rows.append({"arm": short(row["arm"]), "ρ": f"{row['rho']:g}", "accuracy (%)": _pm(acc[row["arm"]]),
+                     "Δ (points)": f"{100 * d['mean']:+.2f} ± {100 * (d['high'] - d['low']) / 2:.2f}",
+                     "p (Holm)": f"{row['p_holm']:.2g}",
+                     "verdict": {"indistinguishable": "≈ baseline"}.get(row["verdict"], row["verdict"])})
     return rows
 
 
 def paper_rows(summary: dict) -> list[dict]:
-    """The paper's Table 1 beside ours: its accuracy per dataset and its difference to its student,
-    next to our paired difference (points); the row-to-loss mapping is an inference (``paper.mapping``)."""
+    """The paper's Table 1 beside ours: its accuracy per dataset with its difference to its student,
+    and our paired difference (points); the row-to-loss mapping is an inference (``paper.mapping``)."""
     paper = summary["paper"]
     cols = paper["columns"][:3]
     base = next(r["values"] for r in paper["rows"] if r["arm"] == "baseline")
     ours = {r["arm"]: r for r in summary["analysis"]["comparison"]["differences"]}
     rows = []
     for r in paper["rows"]:
-        row = {"paper row": r["paper_row"], "our loss (inferred)": r["arm"]}
+        row = {"our loss (inferred)": short(r["arm"]), "paper row": r["paper_row"]}
         for c, v, b in zip(cols, r["values"], base):
-            row[f"{c} (%)"] = f"{v:.2f}" + ("" if r["arm"] in ("baseline", "teacher") else f" ({v - b:+.2f})")
+            row[c] = f"{v:.2f}" + ("" if r["arm"] in ("baseline", "teacher") else f" ({v - b:+.2f})")
         o = ours.get(r["arm"])
-        row["ours: Δ (points)"] = "" if o is None else f"{100 * o['difference']['mean']:+.2f}"
-        row["ours: verdict"] = "" if o is None else o["verdict"]
+        row["ours: Δ"] = "" if o is None else f"{100 * o['difference']['mean']:+.2f}"
         rows.append(row)
     return rows
 
@@ -69,7 +82,7 @@ def verdict_sentence(summary: dict) -> str:
     groups = {v: [r for r in cmp["differences"] if r["verdict"] == v] for v in ("helps", "hurts", "indistinguishable")}
 
     def names(rows):
-        return ", ".join(f"{r['arm']} ({100 * r['difference']['mean']:+.2f})" for r in rows)
+        return ", ".join(f"{short(r['arm'])} ({100 * r['difference']['mean']:+.2f})" for r in rows)
 
     n = len(cmp["seeds"])
     parts = []
@@ -101,8 +114,8 @@ def correlation_sentence(summary: dict) -> str:
             out.append("the interval contains 0 for " + ", ".join(none))
         return "; ".join(out)
 
-    own = describe(sorted(cor["own_distance"].items()))
-    terms = describe(sorted(cor["bound_terms"].items()))
+    own = describe([(short(k), v) for k, v in cor["own_distance"].items()])
+    terms = describe([(TERMS.get(k, k), v) for k, v in cor["bound_terms"].items()])
     return (f"Per loss, own distance against test error: {own or 'no loss had enough runs'}. Pooled over every "
             f"trained student, Theorem 3.1's terms against test error: {terms or 'no terms'}.")
 
@@ -114,7 +127,7 @@ def fig_comparison(summary: dict):
     plt = figure_setup()
     cmp = summary["analysis"]["comparison"]
     rows = cmp["differences"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 0.38 * len(rows) + 1.8), gridspec_kw={"width_ratios": [1, 1.3]})
+    fig, axes = plt.subplots(1, 2, figsize=(8.5, 0.4 * len(rows) + 1.9), gridspec_kw={"width_ratios": [1, 1.3]})
     ax = axes[0]
     names = ["baseline"] + [r["arm"] for r in rows]
     for i, name in enumerate(names):
@@ -125,10 +138,10 @@ def fig_comparison(summary: dict):
     ax.axvline(100 * summary["teacher"]["test_accuracy"], color="tab:blue", ls="--", lw=1, label="teacher")
     ax.axvspan(100 * cmp["accuracy"]["baseline"]["lower"], 100 * cmp["accuracy"]["baseline"]["upper"],
                color="black", alpha=0.08)
-    ax.set_yticks(range(len(names)), ["CE only"] + names[1:], fontsize=7)
+    ax.set_yticks(range(len(names)), [short(n) for n in names], fontsize=8)
     ax.invert_yaxis()
     ax.set(xlabel="test accuracy (%)", title=f"{len(cmp['seeds'])} seeds, 95 % t-intervals")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="lower left")
     ax = axes[1]
     paper = summary["paper"]
     base = next(r["values"] for r in paper["rows"] if r["arm"] == "baseline")
@@ -142,8 +155,8 @@ def fig_comparison(summary: dict):
                 for c, v, b in zip(paper["columns"][:3], pr["values"], base):
                     ax.scatter(v - b, i + 0.25, marker=marks[c], s=14, facecolors="none", edgecolors="tab:blue")
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_yticks(range(1, len(rows) + 1), [r["arm"] for r in rows], fontsize=7)
-    ax.set_ylim(len(rows) + 0.7, 0.3)
+    ax.set_yticks(range(1, len(rows) + 1), [short(r["arm"]) for r in rows], fontsize=8)
+    ax.set_ylim(len(rows) + 2.2, 0.3)  # room for the legend under the last row
     for verdict, color in VERDICT_COLORS.items():
         ax.scatter([], [], c=color, s=16, label=f"ours: {verdict}")
     for c, m in marks.items():
@@ -163,7 +176,7 @@ def fig_selection(summary: dict):
     base = [r["val_accuracy"] for r in summary["curves"]["runs"] if r["rho"] == 0]
     cols = 4
     nrows = max(1, int(np.ceil(len(grid) / cols)))
-    fig, axes = plt.subplots(nrows, cols, figsize=(10, 2.2 * nrows + 0.4), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(nrows, cols, figsize=(8.5, 2.2 * nrows + 0.5), squeeze=False, sharey=True)
     for ax, (m, pts) in zip(axes.flat, grid.items()):
         rho = np.array([p["rho"] for p in pts])
         acc = 100 * np.array([p["val_accuracy"] for p in pts])
@@ -177,7 +190,7 @@ def fig_selection(summary: dict):
         ax.set_xscale("log")
         ax.set_xticks(grid_rhos, [f"{r:g}" for r in grid_rhos])
         ax.minorticks_off()
-        ax.set_title(m, fontsize=7)
+        ax.set_title(short(m), fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(grid):]:
         ax.axis("off")
@@ -195,7 +208,7 @@ def fig_sweep(summary: dict):
     the grid, one loss, one selection seed, with the CE-only student."""
     plt = figure_setup()
     curves = summary["curves"]
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.1))
+    fig, axes = plt.subplots(1, 3, figsize=(8.5, 3.0))
     cmap = plt.get_cmap("viridis")
     runs = curves["runs"]
     for i, run in enumerate(runs):
@@ -222,10 +235,8 @@ def fig_correlations(summary: dict):
     held-out distance; and, pooled over every trained student, each Theorem 3.1 term."""
     plt = figure_setup()
     cor = summary["analysis"]["correlations"]
-    items = [(f"own D: {m}", v) for m, v in cor["own_distance"].items()]
-    labels = {"w1_marginal": "W1 marginal", "w1_conditional": "Σ p_c W1 class c", "coupling_mean": "E‖φS − φT‖",
-              "mmd": "MMD", "kernel_head_bound": "kernel-head bound", "margin_bound": "margin bound"}
-    items += [(f"pooled: {labels.get(k, k)}", v) for k, v in cor["bound_terms"].items()]
+    items = [(f"own D: {short(m)}", v) for m, v in cor["own_distance"].items()]
+    items += [(f"pooled: {TERMS.get(k, k)}", v) for k, v in cor["bound_terms"].items()]
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(items) + 1.2))
     for i, (name, v) in enumerate(items):
         color = "tab:purple" if name.startswith("own") else "tab:blue"
@@ -247,7 +258,7 @@ def fig_features(summary: dict, arms=None):
     teacher = np.asarray(proj["teacher"]["points"])
     panels = [("before: untrained student", proj["init"])]
     names = arms or list(proj["students"])
-    panels += [(("after: " + ("baseline, CE only" if a == "baseline" else a)), proj["students"][a]) for a in names]
+    panels += [("after: " + short(a), proj["students"][a]) for a in names]
     cols = min(5, len(panels))
     rows = int(np.ceil(len(panels) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.5 * rows), squeeze=False)
@@ -308,7 +319,7 @@ def fig_terms(summary: dict):
     plt = figure_setup()
     s0 = summary["seeds"][0]
     rows = [r for r in summary["bounds"] if r["seed"] == s0]
-    names = ["untrained" if r["arm"] == "init" else "CE only" if r["arm"] == "baseline" else r["metric"] for r in rows]
+    names = ["untrained" if r["arm"] == "init" else short(r["metric"] or r["arm"]) for r in rows]
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(10, 3.4))
     for k, (key, label) in enumerate((("w1_marginal", "W1 marginal"), ("w1_conditional", "W1 class-conditional"),
@@ -343,7 +354,7 @@ def fig_kernel_head(summary: dict):
                    label="gap |E_S ℓ − E_T ℓ|")
         ax.set_yscale("log")
     ax.set(xlabel="run (sorted by bound)", title="kernel-head Lemma 1 [must hold]", xticks=x if len(x) <= 12 else [])
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="lower left")
     ax = axes[1]
     names = (("ce", "hybrid CE\n/ log C"), ("margin", "hybrid error\n/ 1"), ("kernel_head", "kernel head\n/ trivial"))
     for j, (key, _) in enumerate(names):
