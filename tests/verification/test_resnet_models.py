@@ -133,13 +133,17 @@ def test_torchvision_weights_round_trip(torchvision_files, depth):
     torch.testing.assert_close(feats, penultimate, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("wrapper", [None, "model", "state_dict"])
+@pytest.mark.parametrize("wrapper", [None, "model", "state_dict", "module."])
 def test_own_weights_round_trip_loads_the_head(tmp_path, wrapper):
+    """A bare state dict, one inside a checkpoint, and one saved from a DDP wrapper (``module.`` keys)."""
     torch.manual_seed(0)
     source = _randomise_batch_norms(ResNet(18, 10, 3, 1 / 16, stem="imagenet"))
     state = source.state_dict()
     path = tmp_path / "student.pt"
-    torch.save(state if wrapper is None else {wrapper: state, "epoch": 3}, path)
+    if wrapper == "module.":
+        torch.save({"module." + k: v for k, v in state.items()}, path)
+    else:
+        torch.save(state if wrapper is None else {wrapper: state, "epoch": 3}, path)
     torch.manual_seed(1)
     model = ResNet(18, 10, 3, 1 / 16, stem="imagenet")
     assert not torch.equal(model.fc.weight, source.fc.weight)

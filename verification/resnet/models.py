@@ -156,7 +156,8 @@ def load_weights(model: ResNet, path) -> dict:
     """Load the weights saved at ``path`` (by ``torch.save``) into ``model``, in place.
 
     The file holds a state dict, or a dict with one under ``"model"`` or ``"state_dict"`` (as the
-    training checkpoints do). Two namings are read, detected from the keys:
+    training checkpoints do), with or without the ``module.`` prefix of a DDP or DataParallel wrapper.
+    Two namings are read, detected from the keys:
 
     * ``"kd2m"``: this module's own ``model.state_dict()`` keys;
     * ``"torchvision"``: ``torchvision.models.resnet18/34``'s keys, mapped as
@@ -182,6 +183,8 @@ def load_weights(model: ResNet, path) -> dict:
         saved = next((saved[k] for k in ("model", "state_dict") if isinstance(saved.get(k), dict)), saved)
     if not isinstance(saved, dict) or not all(torch.is_tensor(v) for v in saved.values()):
         raise ValueError(f"{path}: expected a state dict (or a dict with one under 'model' or 'state_dict')")
+    if saved and all(k.startswith("module.") for k in saved):  # saved from a DDP or DataParallel wrapper
+        saved = {k[len("module."):]: v for k, v in saved.items()}
     naming = "torchvision" if any(_TORCHVISION_KEY.match(k) for k in saved) else "kd2m"
     rename = _torchvision_to_ours if naming == "torchvision" else (lambda k: k)
     state = {}
