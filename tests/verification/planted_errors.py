@@ -201,8 +201,6 @@ def unpaired_comparison(monkeypatch):
 
 
 def multiple_comparisons_ignored(monkeypatch):
-    from verification import stats
-
     _everywhere(monkeypatch, "verification.stats", "holm",
                 lambda p, alpha=0.05: {"adjusted": list(p), "reject": [q <= alpha for q in p]})
 

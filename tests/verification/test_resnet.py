@@ -37,12 +37,7 @@ from verification.resnet.train import (
 TINY = Recipe(width=1 / 32, epochs=1, teacher_epochs=1, batch_size=32, calibration_batches=1)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -497,7 +492,7 @@ def test_paper_recipe_with_supplied_weights(tmp_path, monkeypatch):
                     "--student-weights", str(tmp_path / "student.pt")]
     with pytest.raises(ValueError, match="stem"):  # 3-channel ImageNet weights on 1-channel digits
         main(args)
-    torch.save({k.replace("conv1.weight", "conv1.weight"): v.mean(1, keepdim=True) if k == "conv1.weight" else v
+    torch.save({k: v.mean(1, keepdim=True) if k == "conv1.weight" else v
                 for k, v in torch.load(tmp_path / "teacher.pt").items()}, tmp_path / "teacher.pt")
     assert main(args) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())

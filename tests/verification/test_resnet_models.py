@@ -15,12 +15,7 @@ torchvision = pytest.importorskip("torchvision")
 from verification.resnet.models import ResNet, load_weights, resnet18, resnet34
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _randomise_batch_norms(net):

@@ -273,8 +273,10 @@ def run(profile: str = "quick", seed: int = 0, out: Path | None = None, command:
     reused = cached_teacher(tpath, card) if not fresh else None
     tstate = train(teacher, tdata, rec, seed=teacher_seed, epochs=rec.teacher_epochs, checkpoint=tpath,
                    device=device, desc=f"teacher (ResNet-{rec.teacher_depth})", progress=progress)
+    parallel.barrier()  # rank 0 writes the checkpoint: every rank reads it after this
+    digest = reused["sha256"] if reused else _sha256(tpath)  # a reused checkpoint is verified and left as is
     if reused is None and parallel.is_main():
-        write_json(Path(str(tpath) + ".json"), {**card, "sha256": _sha256(tpath)})
+        write_json(Path(str(tpath) + ".json"), {**card, "sha256": digest})
     teacher.eval().requires_grad_(False)
     ut, zt, y = held_out(teacher, sdata, device)
     uv_t = validation_outputs(teacher, sdata, device)
@@ -299,7 +301,7 @@ def run(profile: str = "quick", seed: int = 0, out: Path | None = None, command:
                       "feature_dim": teacher.feature_dim, "test_accuracy": float(np.mean(ut.argmax(1) == y)),
                       "val_accuracy": float(np.mean(uv_t[0].argmax(1) == uv_t[2])),
                       "history": tstate.history, "resumed_from_epoch": tstate.resumed_from_epoch,
-                      "cache": {"file": tpath.name, "sha256": _sha256(tpath), "reused": reused is not None},
+                      "cache": {"file": tpath.name, "sha256": digest, "reused": reused is not None},
                       "sigma_median_heuristic": sigma, "joint_beta": beta, "kernel_fit_index": fit_index,
                       "projection": {"labels": y[:n_proj], "points": project(zt)}}
     save(out / "runs" / "teacher.json", {**teacher_record, "data": tdata.describe(), "recipe": rec.as_dict(),
@@ -360,7 +362,7 @@ def run(profile: str = "quick", seed: int = 0, out: Path | None = None, command:
             if parallel.is_main():
                 write_json(done, record)
             record = json.loads(json.dumps(clean(record)))
-        records.append({**record, "phase": phase})
+        records.append(record)
 
     def untrained(s):  # the untrained student of an evaluation seed: Fig. 3 "before" and the bounds at init
         t0 = time.perf_counter()
