@@ -46,6 +46,7 @@ def float32_for_low_precision(fn):
     return wrapper
 
 _CHUNK = 1 << 24  # elements of the (n, m, d) difference tensor built at once
+_BLOCK = 1 << 20  # entries of a larger (n, m) cost tested for cancellation at once
 
 
 def measure(xs: torch.Tensor, xt: torch.Tensor, a=None, b=None):
@@ -77,20 +78,29 @@ class _SquaredDistances(torch.autograd.Function):
         # Shift both clouds by the teacher mean (distances are shift-invariant): norms become spreads.
         shift = xt.mean(0)
         u, v = xs - shift, xt - shift
-        norms = (u * u).sum(1)[:, None] + (v * v).sum(1)[None, :]
-        sq = torch.addmm(norms, u, v.T, alpha=-2)
+        nu, nv = (u * u).sum(1), (v * v).sum(1)
+        # one (n, m) buffer; nu_i + nv_j first, so a cloud against itself gives an exactly symmetric cost
+        sq = torch.add(nu[:, None], nv[None, :]).addmm_(u, v.T, alpha=-2)
         # |u|^2 + |v|^2 - 2 u.v loses about d·eps·(|u|^2 + |v|^2) absolutely: relative to sq that is at
         # most 2 d·eps wherever sq >= (|u|^2 + |v|^2) / 2. The other entries (near pairs, among them
-        # student = teacher) are recomputed from explicit differences of the unshifted inputs.
-        near = sq < norms.mul_(0.5)
+        # student = teacher) are recomputed from explicit differences of the unshifted inputs. The test
+        # runs on blocks of rows, so its temporaries stay small.
         if xs is xt:  # a cloud against itself: the diagonal is exactly zero
             sq.fill_diagonal_(0.0)
-            near.fill_diagonal_(False)
-        i, j = torch.nonzero(near, as_tuple=True)
-        rows = max(1, _CHUNK // max(1, xs.shape[1]))
-        for k in range(0, len(i), rows):
-            ik, jk = i[k:k + rows], j[k:k + rows]
-            sq[ik, jk] = ((xs[ik] - xt[jk]) ** 2).sum(-1)
+        n, m = sq.shape
+        block = n if n * m <= _BLOCK else max(1, _BLOCK // m)
+        for r0 in range(0, sq.shape[0], block):
+            rows = sq[r0:r0 + block]
+            near = rows < 0.5 * (nu[r0:r0 + block, None] + nv[None, :])
+            if xs is xt:
+                near.diagonal(r0).fill_(False)
+            if not near.any():
+                continue
+            i, j = torch.nonzero(near, as_tuple=True)
+            step = max(1, _CHUNK // max(1, xs.shape[1]))
+            for k in range(0, len(i), step):
+                ik, jk = i[k:k + step], j[k:k + step]
+                rows[ik, jk] = ((xs[r0 + ik] - xt[jk]) ** 2).sum(-1)
         return sq
 
     @staticmethod
@@ -111,7 +121,11 @@ def pairwise_cost(xs: torch.Tensor, xt: torch.Tensor, p: float = 2.0) -> torch.T
     gradient is finite (zero) at coincident points for every p >= 1, unlike ``cdist``'s backward.
     Memory O(nm + nd).
     """
-    sq = _SquaredDistances.apply(xs, xt)
+    return power_of_squared(_SquaredDistances.apply(xs, xt), p)
+
+
+def power_of_squared(sq: torch.Tensor, p: float) -> torch.Tensor:
+    """``sq ** (p / 2)`` for squared distances, with a finite (zero) gradient where ``sq == 0``."""
     if p == 2:
         return sq
     positive = sq > 0

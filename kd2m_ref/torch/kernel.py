@@ -40,6 +40,15 @@ def _over_bandwidth(cost: torch.Tensor, s, times: int) -> torch.Tensor:
     return z.to(cost.dtype)
 
 
+def _gaussian_scale(s, dtype: torch.dtype):
+    """``-1 / (2 s^2)`` when it and ``1 / s^2`` are normal numbers of ``dtype`` (then the exponent is one
+    multiplication and its derivative finite), else None (the careful path)."""
+    finfo = torch.finfo(dtype)
+    if not 4 * finfo.tiny**0.5 <= float(s) <= finfo.max**0.5 / 4:
+        return None
+    return -0.5 / (s * s)
+
+
 def kernel_matrix(x: torch.Tensor, y: torch.Tensor, *, kernel: str = "gaussian", bandwidth=1.0, degree: int = 2,
                   offset: float = 1.0) -> torch.Tensor:
     """Kernel matrix; ``bandwidth`` a number or a 0-d tensor. See :func:`kd2m_ref.reference.kernel.kernel_matrix`."""
@@ -49,6 +58,9 @@ def kernel_matrix(x: torch.Tensor, y: torch.Tensor, *, kernel: str = "gaussian",
     # coincident points would be NaN (the true gradient is 0 for every s).
     if kernel == "gaussian":
         sq = pairwise_cost(x, y, 2.0)
+        scale = _gaussian_scale(bandwidth, sq.dtype)
+        if scale is not None:  # one multiplication; -k/(2 s^2) is finite, so no special case is needed
+            return torch.exp(sq * scale)
         k = torch.exp(-0.5 * _over_bandwidth(sq, bandwidth, 2))
         return torch.where(sq > 0, k, torch.ones_like(k))
     if kernel == "laplacian":

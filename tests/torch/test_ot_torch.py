@@ -114,3 +114,27 @@ def test_float32_close_points_no_cancellation(n, d, data):
     ref = R.wasserstein(x.astype(np.float32).astype(float), y.astype(np.float32).astype(float))
     value = T.wasserstein(torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32))
     assert abs(float(value) - ref) <= 1e-4 * ref + 1e-30
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_ground_cost_of_a_cloud_against_itself_is_exactly_symmetric(dtype):
+    """Sinkhorn's self terms take the averaged update only on an exactly symmetric cost: a cost formed
+    in an order that breaks the symmetry by one rounding would silently double their iterations."""
+    from kd2m_ref.torch._common import pairwise_cost
+
+    x = torch.randn(300, 40, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    cost = pairwise_cost(x, x)
+    assert torch.equal(cost, cost.T) and bool((cost.diagonal() == 0).all())
+
+
+def test_exact_ot_between_large_equal_clouds_keeps_one_square_buffer():
+    """Equal uniform clouds: the value and gradient come from the matched pairs; they equal the
+    network simplex's on the same cost (a different path, the same linear program)."""
+    g = torch.Generator().manual_seed(1)
+    xs, xt = torch.randn(200, 5, dtype=torch.float64, generator=g), torch.randn(200, 5, dtype=torch.float64, generator=g)
+    x = xs.clone().requires_grad_()
+    value = T.wasserstein(x, xt)
+    value.backward()
+    a = torch.full((200,), 1 / 200, dtype=torch.float64, requires_grad=True)  # weights with a gradient: simplex path
+    assert float(value) == pytest.approx(float(T.wasserstein(xs, xt, a=a)), rel=1e-12)
+    assert torch.isfinite(x.grad).all()
