@@ -32,9 +32,9 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def peak_bytes(metric: str, impl_name: str, n: int, dtype: torch.dtype, device: str) -> int:
+def peak_bytes(metric: str, impl_name: str, n: int, dtype: torch.dtype, device: str, d: int = D) -> int:
     impl = next(i for i in implementations(metric) if i.name == impl_name)
-    xs, xt = features(n, D, dtype, device)
+    xs, xt = features(n, d, dtype, device)
     x = xs.clone().requires_grad_()
     gc.collect()
     if device.startswith("cuda"):
@@ -61,18 +61,27 @@ def sizes(quick: bool) -> list[int]:
     return [256, 512, 1024, 2048] if quick else [256, 512, 1024, 2048, 4096]
 
 
-def _cases(quick: bool) -> list[tuple[str, str, int]]:
-    return [(m, i.name, n) for m in ("wasserstein", "sinkhorn_divergence", "sliced_wasserstein", "gaussian_wasserstein",
-                                     "mmd") for i in implementations(m) for n in sizes(quick)]
+def _cases(quick: bool, device: str) -> list[tuple[str, str, int, int]]:
+    """(metric, implementation, n, d): every implementation at d = 512, then, on the CPU (where the exact
+    solvers run), exact OT at the large sizes of the speed grid (d = 64; POT, whose time there is
+    minutes, up to 4096)."""
+    from .speed import LARGE_OT
+
+    return ([(m, i.name, n, D) for m in ("wasserstein", "sinkhorn_divergence", "sliced_wasserstein",
+                                         "gaussian_wasserstein", "mmd") for i in implementations(m) for n in sizes(quick)]
+            + [("wasserstein", name, n, 64) for n in LARGE_OT["quick" if quick else "full"] for name in ("ours", "pot")
+               if (name == "ours" or n <= 4096) and device == "cpu"])
 
 
 def measure_all(device: str, quick: bool, progress) -> list[dict]:
     """Every case, in this process (the child's job)."""
     rows = []
-    for metric, impl_name, n in progress(_cases(quick), desc="memory"):
-        row = {"metric": metric, "implementation": impl_name, "n": n, "d": D, "dtype": "float32", "device": device}
+    for metric, impl_name, n, d in progress(_cases(quick, device), desc="memory"):
+        row = {"metric": metric, "implementation": impl_name, "n": n, "d": d, "dtype": "float32", "device": device}
+        if d != D:
+            row["cost_matrix_bytes"] = n * n * 8  # the float64 (n, n) cost an exact solver consumes
         try:
-            row["peak_bytes"] = peak_bytes(metric, impl_name, n, torch.float32, device)
+            row["peak_bytes"] = peak_bytes(metric, impl_name, n, torch.float32, device, d)
         except Exception as exc:  # noqa: BLE001 - recorded per case
             row["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
         rows.append(row)
@@ -96,7 +105,7 @@ def largest_n(rows: list[dict], budget: int) -> list[dict]:
     out = []
     for key in sorted({(r["metric"], r["implementation"]) for r in rows}):
         pts = sorted((r["n"], r["peak_bytes"]) for r in rows
-                     if (r["metric"], r["implementation"]) == key and r.get("peak_bytes", 0) > 0)
+                     if (r["metric"], r["implementation"]) == key and r.get("peak_bytes", 0) > 0 and r["d"] == D)
         if len(pts) < 2:
             continue
         (n1, p1), (n2, p2) = pts[-2], pts[-1]
