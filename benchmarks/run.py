@@ -1,14 +1,14 @@
-"""``kd2m-ref bench``: speed, accuracy and memory against POT, GeomLoss and naive code, side by side.
+"""``kd2m-ref bench``: speed, accuracy, memory and step cost against POT, GeomLoss and naive code, side by side.
 
-One run measures kd2m_ref's torch losses and their peers on the same inputs; it writes ``benchmarks/results/<profile>-<device>/bench.json`` (with
-provenance: machine, threads, load, library versions) and the figures the book's Performance page shows.
+One run measures kd2m_ref's torch losses and their peers on the same inputs; it writes
+``benchmarks/results/<profile>-<device>/bench.json`` (with provenance: machine, threads, load average per
+case, library versions), the verdict of every target, and the figures the book's Performance page shows.
 
-    kd2m-ref bench --quick                 # ~4 min on 2 CPU cores
-    kd2m-ref bench                         # the full grid (n up to 1024, d up to 2048, float32 and float64):
-                                           # over an hour on 2 CPU cores (POT's log-domain Sinkhorn alone
-                                           # takes ~70 s per call at n = 1024 in float64)
+    kd2m-ref bench --quick                 # the committed results: ~18 min on 2 CPU cores
+    kd2m-ref bench                         # the full grid (float64 too, d up to 2048 for every metric, the
+                                           # Gaussian grid to d = 4096, exact OT to n = 8192): hours on 2 cores
     kd2m-ref bench --device cuda           # the same suite on a GPU (scripts/gpu_check.sh runs it in one call)
-"""
+    python -m benchmarks.agree A/bench.json B/bench.json   # exit 1: a target met in one run, missed in the other"""
 
 from __future__ import annotations
 
@@ -127,7 +127,7 @@ def targets(speed: list[dict], memory: dict | None = None) -> list[dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="kd2m-ref bench", description=__doc__.split("\n")[0].replace("``", ""))
     parser.add_argument("--quick", action="store_true", help="the small grid (float32, n in {64, 256, 1024}, "
-                        "d in {64, 512}, plus the Gaussian target sizes): about 4 min on 2 cores")
+                        "d in {64, 512}, plus the target cases): about 18 min on 2 cores")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:k] (default cpu)")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     parser.add_argument("--out", type=Path, help="output folder (default benchmarks/results/<profile>-<device>)")
