@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("metrics", help="list the metric keys, what each returns and its layers").set_defaults(func=_metrics)
     _add_verify(sub)
-    sub.add_parser("bench", help="speed, accuracy and memory against POT, GeomLoss and naive code (options: "
+    sub.add_parser("bench", help="speed, accuracy, memory and step cost against POT, GeomLoss and naive code (options: "
                                  "kd2m-ref bench --help)")
     from .testing.commands import add_commands  # check, selftest (the cross-check kit)
 
