@@ -154,7 +154,7 @@ def peak_bytes(fn: Callable[[], None], device: str, reset: Callable[[], None] = 
     with open("/proc/self/clear_refs", "w") as fh:
         fh.write("5")  # reset VmHWM to the current resident set
     fn()
-    return (_status_kib("VmHWM") - base) * 1024
+    return max(0, _status_kib("VmHWM") - base) * 1024  # heap reuse can leave the peak below the start: 0
 
 
 def measure_memory(b: Batch, device: str) -> dict[str, int | str]:
