@@ -73,9 +73,9 @@ def equal_accuracy(speed: list[dict], peer: str = "geomloss") -> list[dict]:
         entry = {"case": _label(rows[peer]), "interval": None}
         if ours:
             best = min(ours, key=lambda r: r["median_s"])
-            entry = {"case": _label(best) + f" ({best['implementation']})",
-                     "interval": timing.ratio_interval(rows[peer]["times_s"], best["times_s"])["ratio_ci95"],
-                     "ratio": timing.ratio_interval(rows[peer]["times_s"], best["times_s"])["ratio"]}
+            ratio = timing.ratio_interval(rows[peer]["times_s"], best["times_s"])
+            entry = {"case": _label(best) + f" ({best['implementation']})", "interval": ratio["ratio_ci95"],
+                     "ratio": ratio["ratio"]}
         out.append(entry)
     return out
 
