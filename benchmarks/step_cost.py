@@ -74,8 +74,9 @@ def student() -> torch.nn.Module:
 
 
 def torch_keys() -> list[str]:
-    """Registry keys with a torch implementation."""
-    return [key for key, spec in METRICS.items() if spec.torch_path is not None]
+    """Registry keys with a torch implementation that compare (B, d) features or logits (the feature-map
+    keys take (B, C, H, W) maps, not pooled features: not timed here)."""
+    return [key for key, spec in METRICS.items() if spec.torch_path is not None and spec.layout != "feature_maps"]
 
 
 def params(key: str) -> dict:

@@ -54,6 +54,30 @@ def check_points(x, name: str, *, dim: int | None = None, min_rows: int = 1):
     return x
 
 
+def check_sets(x, name: str, *, like=None, min_rows: int = 1):
+    """Check a batch of sample sets (B, n, *sample_shape): floating, finite, B >= 1, at least ``min_rows``
+    samples per set, the batch size and the flattened sample size d of ``like`` (the student's) when given.
+    Returns the (B, n, d) view (samples flattened)."""
+    shape = tuple(getattr(x, "shape", ()))
+    if getattr(x, "ndim", 0) < 3:
+        raise ValueError(f"{name} must be a batch of sample sets of shape (B, n, *sample_shape), at least 3-D: "
+                         f"(B, n, d) points or (B, C, H, W) feature maps; got shape {shape}")
+    if not _is_floating(x):
+        raise ValueError(f"{name} must have a floating dtype; got {x.dtype}")
+    d = int(np.prod(shape[2:]))
+    if shape[0] == 0 or shape[1] < min_rows or d == 0:
+        raise ValueError(f"{name} must have at least one set, {min_rows} sample(s) per set and one feature; "
+                         f"got shape {shape}")
+    if like is not None and shape[0] != like.shape[0]:
+        raise ValueError(f"{name} has {shape[0]} sets but xs has {like.shape[0]}: the batch sizes B must match")
+    if like is not None and d != like.shape[2]:
+        raise ValueError(f"{name} has samples of {d} features (shape {shape}) but xs has {like.shape[2]}: the "
+                         "flattened sample sizes must match")
+    if not _all_finite(x):
+        raise ValueError(f"{name} contains NaN or inf")
+    return x.reshape(shape[0], shape[1], d)
+
+
 def check_weights(w, name: str, n: int):
     """Check sample weights: 1-D of length n, finite, non-negative, positive total."""
     if w is None:
@@ -164,3 +188,20 @@ def check_moments(mean_s, mean_t, cov_s, cov_t):
         if np.linalg.eigvalsh(cov).min() < -1e-12 * d * scale:
             raise ValueError(f"{name} must be positive semi-definite (it has a negative eigenvalue)")
     return mean_s, mean_t, cov_s, cov_t
+
+
+def check_feature_maps(x, name: str, like=None, like_name: str = "xs"):
+    """A (batch, channels, height, width) floating, finite feature map, of the shape of ``like`` when given."""
+    if getattr(x, "ndim", None) != 4:
+        raise ValueError(f"{name} must be a 4-D array of shape (batch, channels, height, width); got shape "
+                         f"{tuple(getattr(x, 'shape', ()))}")
+    if not _is_floating(x):
+        raise ValueError(f"{name} must have a floating dtype; got {x.dtype}")
+    if 0 in tuple(x.shape):
+        raise ValueError(f"{name} must have at least one image, channel and pixel; got shape {tuple(x.shape)}")
+    if like is not None and tuple(x.shape) != tuple(like.shape):
+        raise ValueError(f"{name} has shape {tuple(x.shape)} but {like_name} has {tuple(like.shape)}: student and "
+                         "teacher feature maps must have the same batch, channels, height and width")
+    if not _all_finite(x):
+        raise ValueError(f"{name} contains NaN or inf")
+    return x

@@ -26,10 +26,13 @@ KERNELS = ("gaussian", "laplacian", "linear", "polynomial")
 SHIFT_INVARIANT = ("gaussian", "laplacian")
 MMD_ESTIMATORS = ("biased", "unbiased")
 BANDWIDTH_RULES = ("mean", "median")
+SAMPLE_NORMALIZATIONS = ("l2", "none")
 GAUSSIAN_ESTIMATORS = ("mle", "unbiased")
 COVARIANCES = ("full", "diag")
 GAUSSIAN_DIRECTIONS = ("student_teacher", "teacher_student")
 KD_DIRECTIONS = ("teacher_student", "student_teacher")
+SINKHORN_VALUES = ("ot_eps", "plan_cost", "dual")
+HISTOGRAM_INPUTS = ("logits", "probabilities")
 
 SINGULAR_HINT = ("the KL divergence between Gaussians needs nonsingular covariances (batch size n > d "
                  "features, no constant or collinear features); pass eps > 0 to add eps * I (a ridge)")
@@ -106,12 +109,33 @@ def check_joint_wasserstein_params(p=2.0, beta=1.0, label_cost="onehot", num_cla
         check_int(num_classes, "num_classes", minimum=1)
 
 
-def check_sinkhorn_params(p=2.0, epsilon=0.1, max_iter=1000, tol=1e-9, relative_epsilon=False):
+def check_sinkhorn_params(p=2.0, epsilon=0.1, max_iter=1000, tol=1e-9, relative_epsilon=False, value="ot_eps"):
     check_p(p)
     check_positive(epsilon, "epsilon")
     check_int(max_iter, "max_iter")
     check_positive(tol, "tol")
     check_bool(relative_epsilon, "relative_epsilon")
+    check_choice(value, "value", SINKHORN_VALUES)
+
+
+def check_sinkhorn_divergence_params(p=2.0, epsilon=0.1, max_iter=1000, tol=1e-9, relative_epsilon=False):
+    check_sinkhorn_params(p, epsilon, max_iter, tol, relative_epsilon)
+
+
+def check_histogram_ot_params(cost=None, inputs="logits", temperature=1.0, epsilon=0.0, value="ot_eps", n_iter=None,
+                              max_iter=1000, tol=1e-9):
+    """The cost matrix is checked with the inputs (its shape depends on them)."""
+    check_choice(inputs, "inputs", HISTOGRAM_INPUTS)
+    check_positive(temperature, "temperature")
+    check_positive(epsilon, "epsilon", strict=False)
+    check_choice(value, "value", SINKHORN_VALUES)
+    if n_iter is not None:
+        check_int(n_iter, "n_iter")
+    if not epsilon > 0 and (n_iter is not None or value != "ot_eps"):
+        raise ValueError(f"epsilon=0 is exact OT: n_iter and value apply to entropic OT (epsilon > 0); got "
+                         f"n_iter={n_iter!r}, value={value!r}")
+    check_int(max_iter, "max_iter")
+    check_positive(tol, "tol")
 
 
 def check_sliced_wasserstein_params(p=2.0, n_projections=50, seed=0):
@@ -138,6 +162,12 @@ def check_mmd_params(kernel="gaussian", bandwidth="mean", estimator="biased", de
     check_bool(detach_bandwidth, "detach_bandwidth")
 
 
+def check_set_mmd_params(kernel="polynomial", bandwidth="mean", estimator="biased", degree=2, offset=0.0,
+                         normalize="l2", detach_bandwidth=True):
+    check_mmd_params(kernel, bandwidth, estimator, degree, offset, detach_bandwidth)
+    check_choice(normalize, "normalize", SAMPLE_NORMALIZATIONS)
+
+
 def check_hinton_kd_params(temperature=1.0, direction="teacher_student"):
     check_positive(temperature, "temperature")
     check_choice(direction, "direction", KD_DIRECTIONS)
@@ -152,6 +182,47 @@ def check_gaussian_params(covariance="full", estimator="mle", eps=0.0):
 def check_gaussian_kl_params(covariance="full", estimator="mle", eps=0.0, direction="student_teacher"):
     check_gaussian_params(covariance, estimator, eps)
     check_choice(direction, "direction", GAUSSIAN_DIRECTIONS)
+
+
+def check_gaussian_wasserstein_params(covariance="full", estimator="mle", eps=0.0, mean_weight=1.0):
+    check_gaussian_params(covariance, estimator, eps)
+    check_positive(mean_weight, "mean_weight", strict=False)
+
+
+def check_grid(grid) -> tuple[int, int]:
+    """A spatial grid: an integer g >= 1 (g x g cells) or a pair (gh, gw) of them; returns (gh, gw)."""
+    pair = tuple(grid) if isinstance(grid, (tuple, list)) else (grid, grid)
+    try:
+        if len(pair) != 2:
+            raise ValueError
+        return check_int(pair[0], "grid"), check_int(pair[1], "grid")
+    except ValueError:
+        raise ValueError(f"grid must be an integer >= 1 or a pair (gh, gw) of them; got {grid!r}") from None
+
+
+def check_grid_gaussian_wasserstein_params(grid=1, mean_weight=1.0, covariance="diag", estimator="unbiased",
+                                           eps=1e-5):
+    check_grid(grid)
+    check_gaussian_wasserstein_params(covariance, estimator, eps, mean_weight)
+
+
+def grid_cells(height: int, width: int, grid, estimator: str = "mle") -> list[tuple[slice, slice]]:
+    """(rows, columns) slices of the cells of a gh x gw ``grid`` over height x width maps, row-major, with
+    adaptive-pooling boundaries: cell i spans floor(i H / gh) .. ceil((i + 1) H / gh) (same for columns),
+    so cells overlap when gh does not divide H. ValueError naming ``grid`` when a side has more cells than
+    pixels, or when ``estimator="unbiased"`` meets a cell of one pixel (its variance is 0/0)."""
+    gh, gw = check_grid(grid)
+    for g, size, side in ((gh, height, "height"), (gw, width, "width")):
+        if g > size:
+            raise ValueError(f"grid {grid!r} has {g} cells along the {side} but the feature maps have {side} "
+                             f"{size}: at most one cell per pixel")
+    rows = [slice(i * height // gh, -(-(i + 1) * height // gh)) for i in range(gh)]
+    cols = [slice(j * width // gw, -(-(j + 1) * width // gw)) for j in range(gw)]
+    if estimator == "unbiased" and min(r.stop - r.start for r in rows) * min(c.stop - c.start for c in cols) < 2:
+        raise ValueError(f"grid {grid!r} on {height} x {width} feature maps has cells of one pixel: "
+                         "estimator='unbiased' needs at least 2 pixels per cell; use a coarser grid or "
+                         "estimator='mle'")
+    return [(r, c) for r in rows for c in cols]
 
 
 def check_class_conditional_gaussian_wasserstein_params(weights="uniform", covariance="full", estimator="mle",
@@ -172,11 +243,14 @@ PARAM_CHECKS = {
     "class_conditional_wasserstein": check_class_conditional_wasserstein_params,
     "joint_wasserstein": check_joint_wasserstein_params,
     "sinkhorn": check_sinkhorn_params,
-    "sinkhorn_divergence": check_sinkhorn_params,
+    "sinkhorn_divergence": check_sinkhorn_divergence_params,
+    "histogram_ot": check_histogram_ot_params,
     "sliced_wasserstein": check_sliced_wasserstein_params,
     "mmd": check_mmd_params,
+    "set_mmd": check_set_mmd_params,
     "hinton_kd": check_hinton_kd_params,
-    "gaussian_wasserstein": check_gaussian_params,
+    "gaussian_wasserstein": check_gaussian_wasserstein_params,
+    "grid_gaussian_wasserstein": check_grid_gaussian_wasserstein_params,
     "gaussian_kl": check_gaussian_kl_params,
     "class_conditional_gaussian_wasserstein": check_class_conditional_gaussian_wasserstein_params,
     "class_conditional_gaussian_kl": check_class_conditional_gaussian_kl_params,
@@ -224,11 +298,19 @@ def epsilon_schedule(max_cost: float, epsilon: float, factor: float = 0.5) -> li
     return schedule + [float(epsilon)]
 
 
-def warn_unconverged(max_iter: int, error: float, tol: float, gap: float, stacklevel: int = 3) -> None:
+_RETURNED = {"ot_eps": "an upper bound of OT_eps that exceeds it by at most {gap}",
+             "dual": "the dual objective, a lower bound of OT_eps within {gap} of it",
+             "plan_cost": "<P, C> of a feasible (rounded) plan, an upper bound of exact OT (the gap of OT_eps "
+                          "is {gap})"}
+
+
+def warn_unconverged(max_iter: int, error: float, tol: float, gap: float, stacklevel: int = 3,
+                     value: str = "ot_eps") -> None:
     """The one :class:`SinkhornNotConverged` message of both layers, with the certified gap."""
+    returned = _RETURNED[value].format(gap=f"{max(gap, 0.0):.2e}")
     warnings.warn(
         f"Sinkhorn did not converge in max_iter={max_iter} iterations (marginal error {error:.2e} > tol={tol:.1e}); "
-        f"the value returned is an upper bound of OT_eps that exceeds it by at most {max(gap, 0.0):.2e}. "
+        f"the value returned is {returned}. "
         "Increase max_iter or epsilon (relative_epsilon=True sets epsilon in units of the mean cost)",
         SinkhornNotConverged, stacklevel=stacklevel + 1)
 

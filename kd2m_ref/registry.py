@@ -58,6 +58,12 @@ class MetricSpec:
     variants_path: str | None = None
 
     @property
+    def layout(self) -> str:
+        """What the two inputs are: "features" (n, d) clouds, "logits" (B, K), or "feature_maps" (B, n, ...)
+        batches of sets / (B, C, H, W) maps (``needs``)."""
+        return next((n for n in ("logits", "feature_maps") if n in self.needs), "features")
+
+    @property
     def reference(self) -> Callable:
         return resolve(self.reference_path)
 
@@ -103,6 +109,9 @@ _SINKHORN = {"epsilon": Param(0.1, "entropic regularisation, in cost units (or r
                                      "SinkhornNotConverged warning states the certified gap of the upper bound returned"),
              "tol": Param(1e-9, "stop when the L1 marginal error (rows + columns) is at most tol, or the "
                                  "certified duality gap at most tol·max C")}
+_VALUE = Param("ot_eps", "'ot_eps' <P,C> + ε KL(P || a⊗b); 'plan_cost' <P,C> of the entropic plan (Cuturi's "
+                         "Sinkhorn distance, POT's sinkhorn2, Wasserstein logit distillation); 'dual' the dual "
+                         "objective <f,a> + <g,b> (all equal OT_ε when converged, except plan_cost)")
 
 _SPECS = [
     MetricSpec(
@@ -145,17 +154,18 @@ _SPECS = [
                 r"\mathrm{KL}(\gamma\|a\otimes b)",
         reference_path=_R + "sinkhorn", torch_path=_T + "sinkhorn", oracle_path=None,
         strategy_path=_S + "sinkhorn_example", tolerance_path=_TOL + "sinkhorn_tolerance",
-        returns="OT_eps (unconverged: an upper bound)",
-        params={"p": _P, **_SINKHORN, **_AB},
+        returns="OT_eps, <P, C> or the dual value (value=); unconverged OT_eps: an upper bound",
+        params={"p": _P, **_SINKHORN, "value": _VALUE, **_AB},
         properties=("tends_to_exact", "ge_exact", "gradcheck", "small_epsilon_finite", "unconverged_is_upper_bound",
-                    "relative_epsilon_converges", "low_precision_in_float32"),
+                    "relative_epsilon_converges", "low_precision_in_float32", "values_ordered", "plan_cost_pot",
+                    "plan_cost_gradcheck"),
     ),
     MetricSpec(
         key="sinkhorn_divergence", family="optimal transport", title="Debiased Sinkhorn divergence",
         formula=r"S_\varepsilon=\mathrm{OT}_\varepsilon(a,b)-\tfrac12\mathrm{OT}_\varepsilon(a,a)"
                 r"-\tfrac12\mathrm{OT}_\varepsilon(b,b)",
         reference_path=_R + "sinkhorn_divergence", torch_path=_T + "sinkhorn_divergence", oracle_path=None,
-        strategy_path=_S + "sinkhorn_example", tolerance_path=_TOL + "sinkhorn_tolerance",
+        strategy_path=_S + "sinkhorn_divergence_example", tolerance_path=_TOL + "sinkhorn_tolerance",
         returns="S_eps (unconverged: an upper bound)",
         params={"p": _P, **_SINKHORN, **_AB},
         properties=("nonnegative", "zero_at_equality", "symmetry", "tends_to_exact", "gradcheck",
@@ -173,7 +183,45 @@ _SPECS = [
     ),
 ]
 
+_SPECS += [
+    MetricSpec(
+        key="histogram_ot", family="optimal transport",
+        title="OT between class histograms with a class cost (Wasserstein logit distillation)",
+        formula=r"\frac1B\sum_b\min_{P\in U(p_{S,b},\,p_{T,b})}\langle P,C\rangle+\varepsilon\,"
+                r"\mathrm{KL}(P\|p_{S,b}\otimes p_{T,b}),\quad p=\mathrm{softmax}(u/T)",
+        reference_path="kd2m_ref.reference.histogram:histogram_ot", torch_path="kd2m_ref.torch.histogram:histogram_ot",
+        oracle_path="kd2m_ref.oracle.histogram:histogram_ot", strategy_path=_S + "histogram_ot_example",
+        tolerance_path=_TOL + "histogram_ot_tolerance", returns="batch mean of OT (exact), OT_eps, <P, C> or dual",
+        needs=("logits",),
+        params={"cost": Param(None, "(K, K) class cost, or (B, K, K) per row; None: 1[k != l] (exact OT is then "
+                                    "the total variation)"),
+                "inputs": Param("logits", "'logits' p = softmax(u / T) (no T^2 factor), or 'probabilities' (rows "
+                                          "normalised)"),
+                "temperature": Param(1.0, "softmax temperature T of 'logits'"),
+                "epsilon": Param(0.0, "0: exact OT; > 0: entropic, in cost units (Wasserstein logit "
+                                      "distillation: 0.05)"),
+                "value": _VALUE,
+                "n_iter": Param(None, "None: converged (ε-scaling, max_iter, tol); L: exactly L Sinkhorn "
+                                      "iterations from u = 1, v <- b / K^T u then u <- a / K v (training code; "
+                                      "Wasserstein logit distillation: 10)"),
+                "max_iter": _SINKHORN["max_iter"], "tol": _SINKHORN["tol"]},
+        properties=("oracle", "pot", "total_variation", "zero_at_equality", "batch_mean", "temperature",
+                    "values_ordered", "fixed_iterations_converge", "ge_exact", "gradcheck",
+                    "finite_grad_at_equality"),
+    ),
+]
+
 # Kernel and logit baselines.
+_KERNEL = {"kernel": Param("gaussian", "'gaussian' exp(-‖x-y‖²/2s²), 'laplacian' exp(-‖x-y‖₂/s), "
+                                       "'linear' x.y, 'polynomial' (x.y + offset)^degree"),
+           "bandwidth": Param("mean", "s of gaussian/laplacian: a number, 'mean' (mean of the n^2+m^2+nm "
+                                      "pairwise distances, the paper's code) or 'median' (median heuristic "
+                                      "over pairs i<j of X u Y); a rule giving 0 gives s = 1"),
+           "estimator": Param("biased", "'biased' V-statistic (>= 0, the paper's code), 'unbiased' "
+                                        "U-statistic (i != j; needs n, m >= 2)"),
+           "degree": Param(2, "degree of the polynomial kernel"),
+           "offset": Param(1.0, "offset c >= 0 of the polynomial kernel"),
+           "detach_bandwidth": Param(True, "torch: no gradient through a bandwidth rule (paper's code)")}
 _SPECS += [
     MetricSpec(
         key="mmd", family="kernel", title="Maximum mean discrepancy (MMD², V- or U-statistic)",
@@ -181,19 +229,30 @@ _SPECS += [
                 r"-\frac2{nm}\sum_{ij}k(x_i,y_j)",
         reference_path=_R + "mmd", torch_path=_T + "mmd", oracle_path=_O + "mmd",
         strategy_path=_S + "mmd_example", tolerance_path=_TOL + "mmd_tolerance", returns="MMD^2",
-        params={"kernel": Param("gaussian", "'gaussian' exp(-‖x-y‖²/2s²), 'laplacian' exp(-‖x-y‖₂/s), "
-                                            "'linear' x.y, 'polynomial' (x.y + offset)^degree"),
-                "bandwidth": Param("mean", "s of gaussian/laplacian: a number, 'mean' (mean of the n^2+m^2+nm "
-                                           "pairwise distances, the paper's code) or 'median' (median heuristic "
-                                           "over pairs i<j of X u Y); a rule giving 0 gives s = 1"),
-                "estimator": Param("biased", "'biased' V-statistic (>= 0, the paper's code), 'unbiased' "
-                                             "U-statistic (i != j; needs n, m >= 2)"),
-                "degree": Param(2, "degree of the polynomial kernel"),
-                "offset": Param(1.0, "offset c >= 0 of the polynomial kernel"),
-                "detach_bandwidth": Param(True, "torch: no gradient through a bandwidth rule (paper's code)")},
+        params=dict(_KERNEL),
         properties=("oracle", "symmetry", "nonnegative_zero_at_equality", "linear_is_mean_difference",
                     "v_u_identity", "unbiased", "le_kernel_w1", "bandwidth_scaling", "translation",
                     "gradcheck", "finite_grad_at_equality"),
+    ),
+    MetricSpec(
+        key="set_mmd", family="kernel", title="Per-set MMD² averaged over a batch of sets (NST)",
+        formula=r"\frac1B\sum_{b=1}^B\widehat{\mathrm{MMD}}^2\big(\{\hat x_{bi}\}_{i\le n},"
+                r"\{\hat y_{bj}\}_{j\le m}\big),\quad\hat x=x/\|x\|_2",
+        reference_path=_R + "set_mmd", torch_path=_T + "set_mmd", oracle_path=_O + "set_mmd",
+        strategy_path=_S + "set_mmd_example", tolerance_path=_TOL + "set_mmd_tolerance",
+        returns="mean over the B sets of MMD^2", needs=("feature_maps",),
+        params={**_KERNEL,
+                "kernel": Param("polynomial", _KERNEL["kernel"].doc + " (NST: polynomial, degree 2, offset 0)"),
+                "bandwidth": Param("mean", _KERNEL["bandwidth"].doc + "; a rule is evaluated per set, on the "
+                                                                      "normalised samples"),
+                "estimator": Param("biased", "'biased' V-statistic (>= 0, NST's code), 'unbiased' U-statistic "
+                                             "(i != j; needs n, m >= 2)"),
+                "offset": Param(0.0, "offset c >= 0 of the polynomial kernel (NST: 0)"),
+                "normalize": Param("l2", "'l2' each sample divided by its Euclidean norm (NST's F.normalize over "
+                                         "the H·W positions; a zero sample stays zero), or 'none'")},
+        properties=("oracle", "one_set_is_mmd", "mean_over_sets", "scale_invariance",
+                    "nonnegative_zero_at_equality", "layout_equivalence", "published_form", "gradcheck",
+                    "finite_grad_at_equality"),
     ),
     MetricSpec(
         key="hinton_kd", family="logit", title="Hinton's logit distillation (T² · KL)",
@@ -217,20 +276,22 @@ _GAUSS = {"covariance": Param("full", "'full' (d, d) covariance, or 'diag' varia
           "eps": Param(0.0, "ridge: covariances Σ + eps I (off by default; KL needs it when n <= d)"), **_AB}
 _DIRECTION = Param("student_teacher", "'student_teacher' KL(N_S || N_T) (the paper's code), "
                                       "'teacher_student' KL(N_T || N_S)")
-_BURES = (r"W_2^2=\|\mu_S-\mu_T\|^2+\mathrm{tr}\,\Sigma_S+\mathrm{tr}\,\Sigma_T"
+_BURES = (r"W_2^2=w\,\|\mu_S-\mu_T\|^2+\mathrm{tr}\,\Sigma_S+\mathrm{tr}\,\Sigma_T"
           r"-2\,\mathrm{tr}\big(\Sigma_S^{1/2}\Sigma_T\Sigma_S^{1/2}\big)^{1/2}")
+_MEAN_WEIGHT = Param(1.0, "weight w >= 0 of the mean term w ||mu_S - mu_T||^2 (1: the W2 itself; WKD-F: 2 to 4)")
 _GKL = (r"\mathrm{KL}(N_S\|N_T)=\tfrac12\Big[\mathrm{tr}(\Sigma_T^{-1}\Sigma_S)+(\mu_T-\mu_S)^\top\Sigma_T^{-1}"
         r"(\mu_T-\mu_S)-d+\ln\frac{\det\Sigma_T}{\det\Sigma_S}\Big]")
 _SPECS += [
     MetricSpec(
         key="gaussian_wasserstein", family="gaussian", title="Bures–Wasserstein between fitted Gaussians (eq. 5)",
-        formula=_BURES, reference_path=_R + "gaussian_wasserstein", torch_path=_T + "gaussian_wasserstein",
-        oracle_path=_O + "gaussian_wasserstein", strategy_path=_S + "gaussian_example",
-        tolerance_path=_TOL + "gaussian_tolerance", returns="W_2^2 (squared)", params=dict(_GAUSS),
+        formula=_BURES, reference_path=_R + "gaussian_wasserstein",
+        torch_path=_T + "gaussian_wasserstein", oracle_path=_O + "gaussian_wasserstein",
+        strategy_path=_S + "gaussian_example", tolerance_path=_TOL + "gaussian_tolerance",
+        returns="W_2^2 (squared; mean term times mean_weight)", params={**_GAUSS, "mean_weight": _MEAN_WEIGHT},
         properties=("oracle", "accuracy_near_equal", "moments_form", "symmetry", "zero_iff_equal", "translation",
                     "scaling", "orthogonal_invariance", "diag_equals_full_on_diagonal", "one_d_closed_form",
                     "gelbrich", "equality_case", "triangle", "gradcheck", "finite_grad_at_equality",
-                    "finite_grad_rank_deficient"),
+                    "finite_grad_rank_deficient", "mean_weight_linear", "mean_weight_gradcheck"),
     ),
     MetricSpec(
         key="gaussian_kl", family="gaussian", title="KL divergence between fitted Gaussians (eq. 6)",
@@ -260,6 +321,25 @@ _SPECS += [
         strategy_path=_S + "class_conditional_gaussian_kl_example", tolerance_path=_TOL + "gaussian_kl_tolerance",
         returns="sum_c w_c KL", needs=("labels",), params={"weights": _WEIGHTS, **_GAUSS, "direction": _DIRECTION},
         properties=("oracle", "sum_of_blocks", "one_class_is_marginal", "gradcheck"),
+    ),
+    MetricSpec(
+        key="grid_gaussian_wasserstein", family="gaussian", title="Grid-averaged Gaussian W2 of feature maps (WKD-F)",
+        formula=r"\frac1{B\,g_hg_w}\sum_{b=1}^B\sum_{k=1}^{g_hg_w}\Big[w\,\|\mu_S^{bk}-\mu_T^{bk}\|^2"
+                r"+\|\sigma_S^{bk}-\sigma_T^{bk}\|^2\Big],\quad\sigma=\sqrt{\mathrm{var}+\varepsilon}",
+        reference_path=_R + "grid_gaussian_wasserstein", torch_path=_T + "grid_gaussian_wasserstein",
+        oracle_path=_O + "grid_gaussian_wasserstein", strategy_path=_S + "grid_gaussian_wasserstein_example",
+        tolerance_path=_TOL + "gaussian_tolerance", returns="mean over images and cells of W_2^2",
+        needs=("feature_maps",),
+        params={"grid": Param(1, "g (g x g cells) or (gh, gw); adaptive-pooling cells floor(iH/g)..ceil((i+1)H/g), "
+                                 "overlapping when g does not divide H (WKD-F: 1 to 4)"),
+                "mean_weight": _MEAN_WEIGHT,
+                "covariance": Param("diag", "'diag' per-channel std (WKD-F), or 'full' Bures per cell"),
+                "estimator": Param("unbiased", "'unbiased' 1/(n-1) over a cell's n pixels (WKD-F, torch.var; "
+                                               "needs 2 pixels per cell), or 'mle' 1/n"),
+                "eps": Param(1e-5, "sigma = sqrt(var + eps) (WKD-F: 1e-5); full: covariance + eps I")},
+        properties=("oracle", "grid_one_is_pixel_cloud", "batch_mean", "cells_adaptive_pooling", "mean_weight_linear",
+                    "diag_closed_form", "zero_iff_equal", "translation", "gradcheck", "finite_grad_at_equality",
+                    "eps_zero_constant_channel"),
     ),
 ]
 

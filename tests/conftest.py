@@ -68,6 +68,8 @@ def valid_call(key: str) -> tuple[list, dict]:
     spec = METRICS[key]
     if "logits" in spec.needs:
         return [US, UT], {}
+    if "feature_maps" in spec.needs:  # (B, C, H, W) maps: 2 images of 2 channels on a 2 x 3 grid
+        return [XS[:6].reshape(2, 3, 3)[:, :, :, None].repeat(2, 3), XT[:6].reshape(2, 3, 3)[:, :, :, None].repeat(2, 3)], {}
     kwargs = {"ys": YS} if "labels" in spec.needs else {}
     if "epsilon" in spec.params:
         kwargs.update(epsilon=0.1, relative_epsilon=True)  # converges well within the default budget

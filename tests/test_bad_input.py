@@ -37,7 +37,8 @@ def needs(what):
 
 
 def samples(key):
-    return "logits" not in METRICS[key].needs
+    """Point clouds (n, d): not logits, not batches of sets or feature maps (their own cases are below)."""
+    return "logits" not in METRICS[key].needs and "feature_maps" not in METRICS[key].needs
 
 
 def args_(i, value):
@@ -97,7 +98,9 @@ CASES = [
     Case("weights option", takes("weights"), kw(weights="mean"), "weights must be one of"),
     Case("label_cost option", takes("label_cost"), kw(label_cost="l1"), "label_cost must be one of"),
     Case("beta negative", takes("beta"), kw(beta=-1.0), "beta must be a finite non-negative"),
-    Case("epsilon zero", takes("epsilon"), kw(epsilon=0.0), "epsilon must be a finite positive"),
+    Case("epsilon zero", lambda k: takes("epsilon")(k) and samples(k), kw(epsilon=0.0),
+         "epsilon must be a finite positive"),
+    Case("epsilon negative", takes("epsilon"), kw(epsilon=-0.1), "epsilon must be a finite"),
     Case("max_iter fractional", takes("max_iter"), kw(max_iter=2.5), "max_iter must be an integer >= 1"),
     Case("max_iter zero", takes("max_iter"), kw(max_iter=0), "max_iter must be an integer >= 1"),
     Case("tol negative", takes("tol"), kw(tol=-1e-9), "tol must be a finite positive"),
@@ -110,12 +113,14 @@ CASES = [
     Case("gaussian estimator option", takes("covariance"), kw(estimator="n-1"), "estimator must be one of"),
     Case("eps negative", takes("eps"), kw(eps=-1.0), "eps must be a finite non-negative number"),
     Case("eps nan", takes("eps"), kw(eps=float("nan")), "eps must be a finite non-negative number"),
+    Case("mean_weight negative", takes("mean_weight"), kw(mean_weight=-1.0),
+         "mean_weight must be a finite non-negative number"),
     Case("direction option", takes("direction"), kw(direction="forward"), "direction must be one of"),
-    Case("unbiased with one sample", takes("covariance"),
+    Case("unbiased with one sample", lambda k: takes("covariance")(k) and samples(k),
          lambda a, k: (a.__setitem__(0, XS[:1]), a.__setitem__(1, XT[:1]), k.update(estimator="unbiased"),
                        k.update(ys=YS[:1]) if "ys" in k else None), "estimator='unbiased' needs at least 2 samples"),
     # MMD
-    Case("unbiased MMD with one row", takes("kernel"), lambda a, k: (a.__setitem__(0, XS[:1]),
+    Case("unbiased MMD with one row", lambda k: takes("kernel")(k) and samples(k), lambda a, k: (a.__setitem__(0, XS[:1]),
                                                                      k.update(estimator="unbiased")),
          "xs must have at least 2 row"),
     Case("unknown kernel", takes("kernel"), kw(kernel="rbf"), "kernel must be one of"),
@@ -144,6 +149,17 @@ CASES = [
     Case("temperature as a string", takes("temperature"), kw(temperature="4"), "temperature must be a real number"),
     Case("numpy logits into torch", needs("logits"), args_(0, Raw(US)), "logits_student must be a torch.Tensor",
          backends=("torch",)),
+    # class histograms and their cost
+    Case("cost of the wrong shape", takes("cost"), kw(cost=np.ones((4, 4))), r"cost must have shape \(5, 5\)"),
+    Case("negative cost", takes("cost"), kw(cost=-np.ones((5, 5))), "cost must be non-negative"),
+    Case("nan in cost", takes("cost"), kw(cost=np.where(np.eye(5) > 0, np.nan, 1.0)), "cost contains NaN"),
+    Case("per-row costs", takes("cost"), kw(cost=np.broadcast_to(1 - np.eye(5), (4, 5, 5))), None),
+    Case("negative probabilities", takes("cost"), kw(inputs="probabilities"),
+         "logits_student: probability rows must be non-negative"),
+    Case("unknown inputs", takes("cost"), kw(inputs="softmax"), "inputs must be one of"),
+    Case("unknown value", takes("value"), kw(value="primal"), "value must be one of"),
+    Case("n_iter zero", takes("n_iter"), kw(epsilon=0.1, n_iter=0), "n_iter must be an integer >= 1"),
+    Case("n_iter with exact OT", takes("n_iter"), kw(n_iter=10), "epsilon=0 is exact OT"),
 ]
 
 PARAMS = [pytest.param(key, case, backend, id=f"{key}-{case.name}-{backend}")
@@ -241,3 +257,111 @@ def test_table_fails_when_a_check_is_removed(monkeypatch):
     monkeypatch.setattr(sys.modules["kd2m_ref.reference.sinkhorn"], "check_sinkhorn_params", lambda *args: None)
     with pytest.raises(pytest.fail.Exception, match="DID NOT RAISE"):
         test_bad_input_table("sinkhorn", case, "reference")
+
+
+# ----------------------------------------------------------------------------- feature maps (WKD-F)
+
+FS, FT = np.random.default_rng(1).normal(size=(2, 2, 3, 4, 4))
+
+
+def _maps(xs=FS, xt=FT, **kwargs):
+    return lambda: ([xs, xt], kwargs)
+
+
+GRID_CASES = [
+    ("3-D xs", _maps(xs=FS[0]), r"xs must be a 4-D array of shape \(batch, channels, height, width\)"),
+    ("2-D xt", _maps(xt=FT[0, 0]), "xt must be a 4-D array"),
+    ("channels differ", _maps(xt=FT[:, :2]), r"xt has shape \(2, 2, 4, 4\) but xs has \(2, 3, 4, 4\)"),
+    ("batch differs", _maps(xt=FT[:1]), r"xt has shape \(1, 3, 4, 4\) but xs has"),
+    ("no channels", _maps(xs=FS[:, :0], xt=FT[:, :0]), "xs must have at least one image, channel and pixel"),
+    ("integer xs", _maps(xs=np.ones((2, 3, 4, 4), dtype=np.int64)), "xs must have a floating dtype"),
+    ("nan in xs", _maps(xs=np.where(FS > 1, np.nan, FS)), "xs contains NaN or inf"),
+    ("inf in xt", _maps(xt=np.where(FT > 1, np.inf, FT)), "xt contains NaN or inf"),
+    ("grid taller than the maps", _maps(grid=(5, 1)),
+     r"grid \(5, 1\) has 5 cells along the height but the feature maps have height 4"),
+    ("grid wider than the maps", _maps(xs=FS[..., :3], xt=FT[..., :3], grid=4), "cells along the width"),
+    ("one-pixel cells, unbiased", _maps(grid=4),
+     "cells of one pixel: estimator='unbiased' needs at least 2 pixels per cell"),
+    ("grid zero", _maps(grid=0), r"grid must be an integer >= 1 or a pair \(gh, gw\)"),
+    ("grid of three", _maps(grid=(1, 2, 2)), "grid must be an integer >= 1 or a pair"),
+    ("grid fractional", _maps(grid=1.5), "grid must be an integer >= 1 or a pair"),
+    ("mean_weight negative", _maps(mean_weight=-1.0), "mean_weight must be a finite non-negative number"),
+    ("mean_weight nan", _maps(mean_weight=float("nan")), "mean_weight must be a finite non-negative number"),
+    ("covariance option", _maps(covariance="diagonal"), "covariance must be one of"),
+    ("eps negative", _maps(eps=-1e-5), "eps must be a finite non-negative number"),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name, make, message", GRID_CASES, ids=[c[0] for c in GRID_CASES])
+def test_grid_gaussian_wasserstein_bad_input(name, make, message, backend):
+    """Feature maps: a ValueError naming the argument, the same in every layer."""
+    args, kwargs = make()
+    with pytest.raises(ValueError, match=message):
+        call("grid_gaussian_wasserstein", backend, args, kwargs)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_grid_gaussian_wasserstein_valid_edge_cases(backend):
+    """One-pixel cells are valid with estimator='mle' (variance 0), a grid pair and list are accepted,
+    and a NumPy array into the torch layer names the argument."""
+    mle = float(call("grid_gaussian_wasserstein", backend, [FS, FT], dict(grid=4, estimator="mle", eps=0.0)))
+    assert np.isfinite(mle) and mle > 0
+    pair = float(call("grid_gaussian_wasserstein", backend, [FS, FT], dict(grid=(2, 2))))
+    assert pair == pytest.approx(float(call("grid_gaussian_wasserstein", backend, [FS, FT], dict(grid=[2, 2]))))
+    assert pair == pytest.approx(float(call("grid_gaussian_wasserstein", backend, [FS, FT], dict(grid=2))))
+    if backend == "torch":
+        with pytest.raises(ValueError, match="xs must be a torch.Tensor"):
+            call("grid_gaussian_wasserstein", backend, [Raw(FS), FT], {})
+
+
+
+# --------------------------------------------------------------------------- sets of samples (NST)
+
+SETS_S, SETS_T = np.random.default_rng(2).normal(size=(2, 4, 3, 3)), np.random.default_rng(3).normal(size=(2, 5, 3, 3))
+
+
+def _sets(xs=SETS_S, xt=SETS_T, **kwargs):
+    return lambda: ([xs, xt], kwargs)
+
+
+SET_CASES = [
+    ("2-D xs", _sets(xs=XS), r"xs must be a batch of sample sets of shape \(B, n, \*sample_shape\), at least 3-D"),
+    ("1-D xt", _sets(xt=SETS_T[0, 0, 0]), "xt must be a batch of sample sets"),
+    ("batch sizes differ", _sets(xt=SETS_T[:1]), "xt has 1 sets but xs has 2: the batch sizes B must match"),
+    ("sample sizes differ", _sets(xt=SETS_T[..., :2]), r"xt has samples of 6 features \(shape \(2, 5, 3, 2\)\) but"),
+    ("no samples", _sets(xs=SETS_S[:, :0]), "xs must have at least one set, 1 sample"),
+    ("unbiased with one sample per set", _sets(xs=SETS_S[:, :1], estimator="unbiased"),
+     r"xs must have at least one set, 2 sample\(s\) per set"),
+    ("integer xs", _sets(xs=np.ones((2, 4, 3, 3), dtype=np.int64)), "xs must have a floating dtype"),
+    ("nan in xs", _sets(xs=np.where(SETS_S > 1, np.nan, SETS_S)), "xs contains NaN or inf"),
+    ("inf in xt", _sets(xt=np.where(SETS_T > 1, np.inf, SETS_T)), "xt contains NaN or inf"),
+    ("normalize option", _sets(normalize="batch"), "normalize must be one of"),
+    ("kernel option", _sets(kernel="rbf"), "kernel must be one of"),
+    ("negative offset", _sets(offset=-1.0), "offset must be a finite non-negative"),
+    ("zero bandwidth", _sets(kernel="gaussian", bandwidth=0.0), "bandwidth must be a finite positive number"),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name, make, message", SET_CASES, ids=[c[0] for c in SET_CASES])
+def test_set_mmd_bad_input(name, make, message, backend):
+    """Batches of sets: a ValueError naming the argument, the same in every layer."""
+    args, kwargs = make()
+    with pytest.raises(ValueError, match=message):
+        call("set_mmd", backend, args, kwargs)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_set_mmd_valid_edge_cases(backend):
+    """n != m and one sample per set are valid; a zero sample with normalize="l2" stays zero (no error, a
+    finite value, as F.normalize); a nested list feeds the reference; NumPy into torch names the argument."""
+    zero = SETS_S.copy()
+    zero[1, 3] = 0.0
+    one = float(call("set_mmd", backend, [SETS_S[:, :1], SETS_T[:, :1]], {}))
+    assert np.isfinite(one) and np.isfinite(float(call("set_mmd", backend, [zero, SETS_T], {})))
+    if backend == "reference":
+        assert R.set_mmd(SETS_S.tolist(), SETS_T) == R.set_mmd(SETS_S, SETS_T)
+    else:
+        with pytest.raises(ValueError, match="xs must be a torch.Tensor"):
+            call("set_mmd", backend, [Raw(SETS_S), SETS_T], {})

@@ -33,11 +33,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp, xlogy
+from scipy.special import xlogy
 
 from .._conventions import (GAP_EVERY, SinkhornNotConverged, check_sinkhorn_params, epsilon_schedule, resolve_epsilon,
                             warn_unconverged)
 from .wasserstein import _measure, cost_matrix
+
+
+def logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
+    """log sum exp along ``axis``, max-shifted; -inf where every entry is -inf (scipy's, without its
+    per-call overhead, which dominates the small problems of the iterations)."""
+    top = np.max(x, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.log(np.sum(np.exp(x - top), axis=axis)) + np.squeeze(top, axis=axis)
 
 
 @dataclass(frozen=True)
@@ -53,11 +62,17 @@ class EntropicSolution:
     iterations: int
     converged: bool
 
+    plan_cost: float  # <P, C> of the plan (f, g) (converged) or of the rounded plan (not converged)
+
     @property
     def value(self) -> float:
-        """The number the metric returns: the dual value when converged (within the gap of OT_eps, its
+        """OT_eps as the metric returns it: the dual value when converged (within the gap of OT_eps, its
         error quadratic in the potentials'), else the upper bound."""
         return self.dual if self.converged else self.primal
+
+    def select(self, value: str) -> float:
+        """The number ``value=`` asks for: "ot_eps" (:attr:`value`), "plan_cost" or "dual"."""
+        return {"ot_eps": self.value, "plan_cost": self.plan_cost, "dual": self.dual}[value]
 
 
 def _log_plan(cost, log_a, log_b, f, g, epsilon):
@@ -98,8 +113,13 @@ def _certify(cost, log_a, log_b, f, epsilon):
     g = -epsilon * logsumexp(log_a[:, None] + (f[:, None] - cost) / epsilon, axis=0)
     plan = np.exp(_log_plan(cost, log_a, log_b, f, g, epsilon))
     a, b = np.exp(log_a), np.exp(log_b)
-    dual = float(a @ f + b @ g - epsilon * (plan.sum() - 1.0))
+    dual = float(_dot(a, f) + _dot(b, g) - epsilon * (plan.sum() - 1.0))
     return g, primal_value(rounded_plan(plan, a, b), cost, a, b, epsilon), dual
+
+
+def _dot(w, potential) -> float:
+    """sum_i w_i f_i over the entries of positive weight (a potential is -inf/undefined off the support)."""
+    return float(np.sum(np.where(w > 0, w * np.where(w > 0, potential, 0.0), 0.0)))
 
 
 def solve_entropic(cost, log_a, log_b, epsilon, max_iter, tol, *, gap_rule: bool = True) -> EntropicSolution:
@@ -130,26 +150,51 @@ def solve_entropic(cost, log_a, log_b, epsilon, max_iter, tol, *, gap_rule: bool
                 f = f_next
                 g = -eps * logsumexp(log_a[:, None] + (f[:, None] - cost) / eps, axis=0)
     g, primal, dual = _certify(cost, log_a, log_b, f, epsilon)
-    return EntropicSolution(f, g, epsilon, primal, dual, err, it, converged)
+    plan = np.exp(_log_plan(cost, log_a, log_b, f, g, epsilon))
+    if not converged:
+        plan = rounded_plan(plan, np.exp(log_a), np.exp(log_b))
+    return EntropicSolution(f, g, epsilon, primal, dual, err, it, converged, float(np.sum(plan * cost)))
+
+
+def fixed_iterations(cost, log_a, log_b, epsilon: float, n_iter: int) -> dict[str, float]:
+    r"""What training code computes: exactly ``n_iter`` Sinkhorn iterations at ``epsilon``, no
+    ε-scaling, no stopping rule. In kernel form (:math:`K = e^{-C/arepsilon}`) they start from
+    :math:`u = \mathbb 1` and repeat :math:`v \leftarrow b / K^	op u`, :math:`u \leftarrow a / K v`; the
+    plan is :math:`P = \mathrm{diag}(u) K \mathrm{diag}(v)` (rows exact, columns not yet). Computed in
+    the log domain. Returns ``{"plan_cost": <P, C>, "ot_eps": <P, C> + ε KL(P || a⊗b), "dual":
+    <f, a> + <g, b> - ε(ΣP - 1)}`` with :math:`f = arepsilon\log(u/a)`, :math:`g = arepsilon\log(v/b)`."""
+    log_u = np.where(log_a > -np.inf, 0.0, -np.inf)
+    log_k = -cost / epsilon
+    for _ in range(n_iter):
+        log_v = log_b - logsumexp(log_u[:, None] + log_k, axis=0)
+        log_u = log_a - logsumexp(log_k + log_v[None, :], axis=1)
+    log_plan = log_u[:, None] + log_k + log_v[None, :]
+    plan = np.exp(log_plan)
+    a, b = np.exp(log_a), np.exp(log_b)
+    with np.errstate(invalid="ignore"):
+        f, g = epsilon * (log_u - log_a), epsilon * (log_v - log_b)
+    return {"plan_cost": float(np.sum(plan * cost)), "ot_eps": primal_value(plan, cost, a, b, epsilon),
+            "dual": _dot(a, f) + _dot(b, g) - epsilon * (float(plan.sum()) - 1.0)}
 
 
 def _gap(g, primal, dual) -> float:
     return primal - dual
 
 
-def _warn(sol, max_iter, tol):
-    warn_unconverged(max_iter, sol.marginal_error, tol, sol.primal - sol.dual, stacklevel=3)
+def _warn(sol, max_iter, tol, value="ot_eps"):
+    warn_unconverged(max_iter, sol.marginal_error, tol, sol.primal - sol.dual, stacklevel=3, value=value)
 
 
-def _solve(xs, xt, a, b, p, epsilon, max_iter, tol) -> EntropicSolution:
+def _solve(xs, xt, a, b, p, epsilon, max_iter, tol, value="ot_eps") -> EntropicSolution:
     cost = cost_matrix(xs, xt, p)
-    log_a = np.log(np.full(len(xs), 1.0 / len(xs)) if a is None else a / a.sum())
-    log_b = np.log(np.full(len(xt), 1.0 / len(xt)) if b is None else b / b.sum())
-    return solve_entropic(cost, log_a, log_b, epsilon, int(max_iter), tol)
+    with np.errstate(divide="ignore"):
+        log_a = np.log(np.full(len(xs), 1.0 / len(xs)) if a is None else a / a.sum())
+        log_b = np.log(np.full(len(xt), 1.0 / len(xt)) if b is None else b / b.sum())
+    return solve_entropic(cost, log_a, log_b, epsilon, int(max_iter), tol, gap_rule=value != "plan_cost")
 
 
-def _prepared(xs, xt, a, b, p, epsilon, max_iter, tol, relative_epsilon):
-    check_sinkhorn_params(p, epsilon, max_iter, tol, relative_epsilon)
+def _prepared(xs, xt, a, b, p, epsilon, max_iter, tol, relative_epsilon, value="ot_eps"):
+    check_sinkhorn_params(p, epsilon, max_iter, tol, relative_epsilon, value)
     xs, xt, a, b = _measure(xs, xt, a, b)
     if relative_epsilon:
         wa = np.full(len(xs), 1.0 / len(xs)) if a is None else a / a.sum()
@@ -159,7 +204,7 @@ def _prepared(xs, xt, a, b, p, epsilon, max_iter, tol, relative_epsilon):
 
 
 def sinkhorn(xs, xt, *, a=None, b=None, p: float = 2.0, epsilon: float = 0.1, max_iter: int = 1000,
-             tol: float = 1e-9, relative_epsilon: bool = False) -> float:
+             tol: float = 1e-9, relative_epsilon: bool = False, value: str = "ot_eps") -> float:
     r"""Entropic OT cost :math:`\mathrm{OT}_\varepsilon` between weighted empirical measures.
 
     .. math:: \mathrm{OT}_\varepsilon(a, b) = \min_{\gamma \in U(a,b)} \langle \gamma, C\rangle
@@ -173,12 +218,23 @@ def sinkhorn(xs, xt, *, a=None, b=None, p: float = 2.0, epsilon: float = 0.1, ma
     Otherwise: :class:`SinkhornNotConverged` warns, stating the gap, and the cost of the rounded feasible
     plan is returned, an upper bound of :math:`\mathrm{OT}_\varepsilon` (hence of :math:`W_p^p`).
     Tends to :math:`W_p^p` as epsilon -> 0.
+
+    ``value`` picks the number returned from the same solve (all three agree as epsilon -> 0):
+
+    - ``"ot_eps"`` (default): :math:`\mathrm{OT}_\varepsilon` as above.
+    - ``"plan_cost"``: :math:`\langle P_\varepsilon, C\rangle`, the transport cost of the entropic plan
+      without the entropy term (Cuturi's 2013 "Sinkhorn distance", POT's ``sinkhorn2``). It is at most
+      :math:`\mathrm{OT}_\varepsilon` and at least :math:`W_p^p`. Converged means a marginal error within
+      ``tol`` (no duality-gap rule: a small gap bounds the plan's error only by ~sqrt(gap/ε)).
+      Not converged: the cost of the rounded feasible plan.
+    - ``"dual"``: the dual objective :math:`\langle f, a\rangle + \langle g, b\rangle` at the final
+      potentials (:math:`\mathrm{OT}_\varepsilon` when converged; a lower bound otherwise).
     """
-    xs, xt, a, b, epsilon = _prepared(xs, xt, a, b, p, epsilon, max_iter, tol, relative_epsilon)
-    sol = _solve(xs, xt, a, b, p, epsilon, max_iter, tol)
+    xs, xt, a, b, epsilon = _prepared(xs, xt, a, b, p, epsilon, max_iter, tol, relative_epsilon, value)
+    sol = _solve(xs, xt, a, b, p, epsilon, max_iter, tol, value)
     if not sol.converged:
-        _warn(sol, max_iter, tol)
-    return sol.value
+        _warn(sol, max_iter, tol, value)
+    return sol.select(value)
 
 
 def sinkhorn_divergence(xs, xt, *, a=None, b=None, p: float = 2.0, epsilon: float = 0.1,

@@ -39,6 +39,11 @@ _MAX_ROUNDS = 1000
 _COST_UNIT = 1e6  # the LP sees costs scaled to max |C| = _COST_UNIT: HiGHS's absolute tolerances (1e-10)
 #                  then resolve 1e-16 max|C|, so costs spanning many decades (1e-16 next to 1e-2) are told apart
 _TOL = 1e-9  # reduced-cost tolerance in those units (1e-15 max|C|), above the rounding of C/scale - u - v
+_FEASIBILITY = 1e-10  # HiGHS's absolute tolerance on each constraint, in units of 1 / max(n, m) of mass
+#: Mass an exact plan may leave misplaced when leaf elimination cannot repair HiGHS's plan (rows or
+#: columns lighter than this, e.g. saturated softmax classes): the value may then be off by this
+#: times max C.
+LP_MASS_TOL = 2 * _FEASIBILITY
 
 
 def _row_blocks(n: int, width: int) -> list[tuple[int, int]]:
@@ -119,6 +124,53 @@ def _pick(block, n: int, m: int, row_counts, col_counts, below=None) -> np.ndarr
     return np.unique(np.concatenate(found))
 
 
+def _polished(rows, cols, mass, slack, a, b):
+    """The masses of an optimal plan recomputed from the marginals, to rounding. HiGHS meets the
+    constraints only to its feasibility tolerance (between two histograms that differ by 1e-12 it may
+    move no mass at all). The edges of positive mass, completed by tight edges (reduced cost
+    ``slack`` ~ 0, so any plan on them is optimal too) into a spanning forest, carry the marginals
+    in one way only: a row or column with one edge left sends its remaining mass along it (leaf
+    elimination). When that fails (a cycle, or a negative mass), the LP's masses are kept."""
+    n, m = len(a), len(b)
+    parent = list(range(n + m))
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    tree = []
+    for e in np.concatenate([np.flatnonzero(mass > 0), np.flatnonzero((mass <= 0) & (np.abs(slack) <= _TOL))]):
+        ri, ci = find(rows[e]), find(n + cols[e])
+        if ri != ci or mass[e] > 0:
+            parent[ri] = ci
+            tree.append(e)
+    left = np.concatenate([a, b]).astype(float)
+    incident: dict = {}
+    for e in tree:
+        incident.setdefault(rows[e], set()).add(e)
+        incident.setdefault(n + cols[e], set()).add(e)
+    out = np.zeros(len(rows))
+    leaves = [node for node, es in incident.items() if len(es) == 1]
+    while leaves:
+        node = leaves.pop()
+        if len(incident[node]) != 1:
+            continue
+        (e,) = incident[node]
+        other = n + cols[e] if node < n else rows[e]
+        out[e] = left[node]
+        left[other] -= out[e]
+        incident[node].clear()
+        incident[other].discard(e)
+        if len(incident[other]) == 1:
+            leaves.append(other)
+    if any(incident.values()) or out.min() < -1e-14:
+        return rows, cols, mass
+    keep = out > 0
+    return rows[keep], cols[keep], out[keep]
+
+
 def _transport_lp(cost: np.ndarray, a: np.ndarray, b: np.ndarray):
     """Exact OT by column generation on HiGHS (see :func:`ot_plan`); returns the support
     ``(rows, cols, mass)`` of an optimal plan."""
@@ -146,7 +198,7 @@ def _transport_lp(cost: np.ndarray, a: np.ndarray, b: np.ndarray):
              (np.concatenate([rows, n + cols[keep]]), np.concatenate([np.arange(len(edges)), np.flatnonzero(keep)]))),
             shape=(n + m - 1, len(edges)))
         res = linprog(cost[rows, cols] / scale, A_eq=a_eq, b_eq=rhs, bounds=(0, None), method="highs",
-                      options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10})
+                      options={"primal_feasibility_tolerance": _FEASIBILITY, "dual_feasibility_tolerance": 1e-10})
         if res.status != 0:
             raise RuntimeError(f"HiGHS failed to solve the transport LP ({n} x {m}, {len(edges)} edges, "
                                f"round {rnd}): status {res.status}, {res.message}")
@@ -160,7 +212,8 @@ def _transport_lp(cost: np.ndarray, a: np.ndarray, b: np.ndarray):
 
         new = _pick(reduced, n, m, _PRICE + extra_rows, _PRICE + extra_cols, below=-_TOL)
         if len(new) == 0:  # (u, v) is dual feasible for the full problem: the plan is optimal
-            return rows, cols, np.maximum(res.x, 0.0) / unit
+            return _polished(rows, cols, np.maximum(res.x, 0.0) / unit, cost[rows, cols] / scale - u[rows] - v[cols],
+                             a, b)
         if rnd < _PRUNE_ROUNDS and len(edges) > _KEEP * (n + m):
             # Drop the idle edges (zero mass) of largest reduced cost: the current plan stays feasible.
             slack = cost[rows, cols] / scale - u[rows] - v[cols]

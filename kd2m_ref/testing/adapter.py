@@ -35,7 +35,9 @@ ALIASES = {
     "a": ("a", "a_s", "weights_s", "wa", "mass_s"),
     "b": ("b", "b_t", "weights_t", "wb", "mass_t"),
     "temperature": ("T", "tau", "temp"),
-    "epsilon": ("eps", "reg", "epsilon"),
+    "epsilon": ("eps", "reg", "epsilon", "sinkhorn_lambda", "lambda_", "lam"),
+    "cost": ("cost_matrix", "ground_cost", "M", "C", "dist"),
+    "n_iter": ("sinkhorn_iter", "n_iters", "num_iter", "num_iters", "iters", "n_iterations"),
     "bandwidth": ("sigma", "bw"),
 }
 # roles filled with values that cannot change the metric (see the module docstring)

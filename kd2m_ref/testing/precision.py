@@ -14,12 +14,17 @@ reference value, which is 0 at equality)::
                   times the total class weight, plus beta times the largest label cost;
                   sliced: times 1 + log2(d + 1)
     Sinkhorn      the OT scale, plus the solver allowance t = 1e-6
-    Gaussian W2   S = tr S_S + tr S_T + |mu_S|^2 + |mu_T|^2; the square-root term over the
-                  eigenvalues of S_S / S, S_T / S and S_S^1/2 S_T S_S^1/2 / S^2
+    Gaussian W2   S = tr S_S + tr S_T + max(1, w)(|mu_S|^2 + |mu_T|^2), w the mean weight; the
+                  square-root term over the eigenvalues of S_S / S, S_T / S and S_S^1/2 S_T S_S^1/2 / S^2;
+                  grid (feature maps): the mean over images and cells
     Gaussian KL   S = d (kappa_S + kappa_T) + (|mu_S|^2 + |mu_T|^2) / lambda_min
     MMD           S = kernel error mass x (1 + D^2 / s^2), D = R_S + R_T, s the bandwidth;
                   Laplacian kernel or a bandwidth rule: also the sqrt(u) term
+    set MMD       the mean over the sets of the MMD scales of the normalised sets, plus the
+                  normalisation's error mass (tolerance.set_mmd_error_parts) in the u term
     Hinton KD     S = T^2 (2 L + (L + C + 2) G), as in the tight model
+    histogram OT  S = max C (2 K + 2 + softmax and kernel terms), as in the tolerance model; plus the
+                  solver allowance t max C (converged) or the reference LP's mass tolerance (exact)
 
 The expanded cost errs by u (R_S + R_T)^2 and its square root by sqrt(u) (R_S + R_T); a matrix square
 root of an eigenvalue perturbed by u S by up to sqrt(u S) (the rank-deficient case); a textbook
@@ -40,15 +45,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .tolerance import _fit, _gaussian_blocks, _mmd_error_mass, hinton_kd_scale, unit_roundoff
+from .tolerance import (_fit, _gaussian_blocks, _gaussian_params, _histogram_scale, _mmd_error_mass, hinton_kd_scale,
+                        set_mmd_error_parts, unit_roundoff)
 
 # (c_key, c_sqrt) per registry key; set from benchmarks/precision_floor.py (see the module docstring).
 CONSTANTS = {
     "wasserstein": (8.0, 0.0), "class_conditional_wasserstein": (4.0, 0.0), "joint_wasserstein": (4.0, 0.0),
     "sliced_wasserstein": (2.0, 0.0), "sinkhorn": (4.0, 0.0), "sinkhorn_divergence": (4.0, 0.0),
     "gaussian_wasserstein": (32.0, 4.0), "class_conditional_gaussian_wasserstein": (32.0, 4.0),
+    "grid_gaussian_wasserstein": (2.0, 0.25),
     "gaussian_kl": (8.0, 0.0), "class_conditional_gaussian_kl": (16.0, 0.0),
-    "mmd": (8.0, 1.0), "hinton_kd": (2.0, 0.0),
+    "mmd": (8.0, 1.0), "set_mmd": (8.0, 1.0), "hinton_kd": (2.0, 0.0), "histogram_ot": (2.0, 0.0),
 }
 MARGIN = 8.0
 SOLVER_ALLOWANCE = 1e-6
@@ -108,9 +115,9 @@ def _sqrt_sum(eigs, u) -> float:
 
 def _gaussian_scale(key, ex, u):
     """(S, the square-root term in units of S, rank-deficient?) for the Gaussian family."""
-    kw = ex.kwargs
+    kw = _gaussian_params(ex)
     s_total, sq_total, deficient = 0.0, 0.0, False
-    diag = kw.get("covariance", "full") == "diag"
+    diag = kw["covariance"] == "diag"
     for weight, xs, xt, a, b in _gaussian_blocks(ex):
         (ms, cs), (mt, ct) = _fit(xs, a, kw), _fit(xt, b, kw)
         if diag:
@@ -123,7 +130,7 @@ def _gaussian_scale(key, ex, u):
                 + (ms @ ms + mt @ mt) / lam_min
             s_total += weight * s
             continue
-        s = float(np.trace(cs) + np.trace(ct) + ms @ ms + mt @ mt)
+        s = float(np.trace(cs) + np.trace(ct) + max(1.0, kw["mean_weight"]) * (ms @ ms + mt @ mt))
         if s == 0:
             continue
         if diag:
@@ -159,10 +166,18 @@ def _mmd_scale(ex):
     return mass * (1 + span ** 2), (mass * (1 + span ** 2) if isinstance(bw, str) else 0.0)
 
 
+def _set_mmd_scale(ex):
+    """(S for the u term, S for the sqrt(u) term): means over the sets."""
+    parts = set_mmd_error_parts(ex)
+    scales = [_mmd_scale(part) for part, _ in parts]
+    return (sum(s for s, _ in scales) + sum(extra for _, extra in parts)) / len(parts), \
+        sum(q for _, q in scales) / len(parts)
+
+
 def gradient_allowance(key: str) -> float:
     """Relative error allowed to a gradient beyond rounding: sqrt(t) for the iterative keys (the value
     errs quadratically in the potentials' error, the gradient linearly), else 0."""
-    return math.sqrt(SOLVER_ALLOWANCE) if key in _SINKHORN else 0.0
+    return math.sqrt(SOLVER_ALLOWANCE) if key in _SINKHORN + ("histogram_ot",) else 0.0
 
 
 def precision_floor(key: str, example, dtype, reference: float) -> Floor:
@@ -172,15 +187,24 @@ def precision_floor(key: str, example, dtype, reference: float) -> Floor:
     where = [] if str(dtype).replace("torch.", "") == "float64" else ["low precision"]
     extra, deficient, power = 0.0, False, 1.0
     if key in ("gaussian_wasserstein", "class_conditional_gaussian_wasserstein", "gaussian_kl",
-               "class_conditional_gaussian_kl"):
+               "class_conditional_gaussian_kl", "grid_gaussian_wasserstein"):
         scale, sq, deficient = _gaussian_scale(key, example, u)
         error, extra = c * u * scale, c_sqrt * sq
-    elif key == "mmd":
-        scale, sq = _mmd_scale(example)
+    elif key in ("mmd", "set_mmd"):
+        scale, sq = _mmd_scale(example) if key == "mmd" else _set_mmd_scale(example)
         error, extra = c * u * scale, c_sqrt * math.sqrt(u) * sq
     elif key == "hinton_kd":
         scale = hinton_kd_scale(example)
         error = c * u * scale
+    elif key == "histogram_ot":
+        cmax, rel = _histogram_scale(example)
+        scale, error = cmax * rel, c * u * cmax * rel
+        if not float(example.kwargs.get("epsilon", 0.0)) > 0:
+            from ..reference.wasserstein import LP_MASS_TOL
+
+            error += LP_MASS_TOL * cmax
+        elif example.kwargs.get("n_iter") is None:
+            error += SOLVER_ALLOWANCE * cmax
     else:
         scale, power = _ot_scale(key, example)
         error = c * u ** power * scale + (SOLVER_ALLOWANCE * scale if key in _SINKHORN else 0.0)

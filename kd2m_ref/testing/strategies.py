@@ -72,7 +72,7 @@ def ot_example(draw, small: bool = False):
 
 
 @st.composite
-def sinkhorn_example(draw, small: bool = False):
+def sinkhorn_example(draw, small: bool = False, values=("ot_eps", "plan_cost", "dual")):
     """Inputs of ``sinkhorn``: as :func:`ot_example`, with epsilon 0.1, 0.3 or 1 times the largest cost.
 
     Sinkhorn contracts by about tanh^2(max C / 4 epsilon) per iteration: smaller epsilon relative to
@@ -83,7 +83,14 @@ def sinkhorn_example(draw, small: bool = False):
     ratio = draw(st.sampled_from([0.1, 0.3, 1.0]))
     ex.kwargs["epsilon"] = ratio * max(_max_cost(ex), 1e-2)
     ex.kwargs["max_iter"] = 20_000
+    if values:
+        ex.kwargs["value"] = draw(st.sampled_from(values))
     return Example(ex.args, ex.kwargs, {"epsilon_over_max_cost": ratio})
+
+
+def sinkhorn_divergence_example(small: bool = False):
+    """Inputs of ``sinkhorn_divergence``: :func:`sinkhorn_example` without ``value``."""
+    return sinkhorn_example(small, values=())
 
 
 def _max_cost(ex) -> float:
@@ -206,6 +213,67 @@ def mmd_example(draw, small: bool = False):
 
 
 @st.composite
+def sample_sets(draw, b: int, n: int, m: int, sample_shape: tuple):
+    """(xs, xt) of shapes (b, n, *sample_shape) and (b, m, *sample_shape); when n = m each set pair is
+    independent, identical, row-permuted, perturbed, or its rows scaled by powers of two (equal after
+    normalisation)."""
+    d = int(np.prod(sample_shape))
+    pairs = []
+    for _ in range(b):
+        if n != m:
+            pairs.append((draw(point_cloud(n, d)), draw(point_cloud(m, d))))
+        elif draw(st.booleans()):
+            xs = draw(point_cloud(n, d))
+            pairs.append((xs, xs * 2.0 ** draw(hnp.arrays(np.int64, (n, 1), elements=st.integers(-2, 2)))))
+        else:
+            pairs.append(draw(paired_clouds(n, d)))
+    return tuple(np.stack([p[i] for p in pairs]).reshape(b, -1, *sample_shape) for i in (0, 1))
+
+
+@st.composite
+def set_mmd_example(draw, small: bool = False):
+    """Inputs of ``set_mmd``: B = 1..3 sets as (B, n, d) points or (B, C, H, W) feature maps, n != m allowed,
+    every parameter drawn (``normalize`` included; NST's polynomial kernel in half the examples).
+
+    ``small=True``: n, m <= 4, d <= 4, and, as in :func:`mmd_example`, only examples that float64
+    resolves to 1e-12 relative: every set's measures equal after normalisation (V = 0 exactly), or the mean
+    kernel mass, normalisation included (:func:`kd2m_ref.testing.tolerance.set_mmd_error_parts`), at most
+    1e3 x |value|.
+    """
+    from hypothesis import assume
+
+    kernel = "polynomial" if draw(st.booleans()) else draw(st.sampled_from(["gaussian", "laplacian", "linear"]))
+    estimator = draw(st.sampled_from(["biased", "unbiased"]))
+    low, high = (2 if estimator == "unbiased" else 1), (4 if small else 6)
+    b, n = draw(st.integers(1, 3)), draw(st.integers(low, high))
+    m = n if draw(st.booleans()) else draw(st.integers(low, high))
+    if draw(st.booleans()):
+        sample_shape = (draw(st.integers(1, 4)),)
+    else:
+        sample_shape = (draw(st.integers(1, 2)), draw(st.integers(1, 2 if small else 4)))
+    xs, xt = draw(sample_sets(b, n, m, sample_shape))
+    kwargs = {"kernel": kernel, "estimator": estimator, "normalize": draw(st.sampled_from(["l2", "none"]))}
+    if kernel in ("gaussian", "laplacian"):
+        kwargs["bandwidth"] = draw(st.sampled_from(["mean", "median", 0.5, 2.0]))
+        kwargs["detach_bandwidth"] = draw(st.booleans())
+    if kernel == "polynomial":
+        kwargs["degree"] = draw(st.integers(1, 3))
+        kwargs["offset"] = draw(st.sampled_from([0.0, 1.0]))
+    if small:
+        from ..reference.kernel import mmd_condition, set_inputs, set_mmd
+        from .tolerance import set_mmd_error_parts
+
+        ex = Example((xs, xt), kwargs)
+        sets = zip(*set_inputs(xs, xt, **kwargs))
+        exact_zero = estimator == "biased" and all(_same_measure(u, v) for u, v in sets)
+        value = ex.call(set_mmd)
+        mass = sum(mmd_condition(part.args[0], part.args[1], **part.kwargs)[1] + extra
+                   for part, extra in set_mmd_error_parts(ex)) / b
+        assume(exact_zero or mass <= 1e3 * abs(value))
+    return Example((xs, xt), kwargs)
+
+
+@st.composite
 def logit_pair(draw, b: int, c: int):
     """(student, teacher) logits of shape (b, c): independent, identical, shifted by a per-row constant
     (same softmax), perturbed by 1e-3, or large (saturated softmax)."""
@@ -228,6 +296,65 @@ def hinton_kd_example(draw, small: bool = False):
     student, teacher = draw(logit_pair(b, c))
     return Example((student, teacher), {"temperature": draw(st.sampled_from([0.5, 1.0, 2.0, 4.0])),
                                         "direction": draw(st.sampled_from(["teacher_student", "student_teacher"]))})
+
+
+@st.composite
+def class_cost(draw, k: int):
+    """A (k, k) class cost in [0, 2] with a zero diagonal: the 0-1 cost 1[k != l] (explicit, so a function
+    that requires a cost gets one), quarter-integer symmetric or not, or 1 - cosine similarity of random
+    class embeddings (Wasserstein logit distillation's choice)."""
+    kind = draw(st.sampled_from(["zero_one", "quarter", "asymmetric", "cosine"]))
+    if kind == "zero_one":
+        return 1.0 - np.eye(k)
+    if kind in ("quarter", "asymmetric"):
+        c = draw(hnp.arrays(np.float64, (k, k), elements=st.integers(0, 8).map(lambda v: v / 4)))
+        c = (c + c.T) / 2 if kind == "quarter" else c / 4 * 2  # in [0, 2], as 1 - cosine
+        np.fill_diagonal(c, 0.0)
+        return c
+    emb = draw(point_cloud(k, 3))
+    emb[np.linalg.norm(emb, axis=1) == 0] = 1.0
+    emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    return np.clip(1.0 - emb @ emb.T, 0.0, None)
+
+
+@st.composite
+def histogram_ot_example(draw, small: bool = False):
+    """Inputs of ``histogram_ot``: (B, K) logits (or their softmax rows), a class cost, exact or entropic.
+
+    Entropic: epsilon is 0.05, 0.2 or 1 times the largest cost, converged (``n_iter=None``; not below
+    0.2 with ``small=True``, where the 50-digit oracle iterates) or after 1, 3, 10 or 30 iterations.
+    ``small=True``: entropic only (the oracle has no LP), B <= 2, K <= 3, values at least 1e-2 max C
+    (the whole domain is compared with the oracle in absolute terms in the property tests).
+    """
+    b, k = draw(st.integers(1, 2 if small else 3)), draw(st.integers(2 if small else 1, 3 if small else 5))
+    us, ut = draw(logit_pair(b, k))
+    cost = draw(class_cost(k))
+    cmax = max(float(cost.max()), 1e-2)
+    kwargs = {"cost": cost, "inputs": draw(st.sampled_from(["logits", "probabilities"]))}
+    if kwargs["inputs"] == "logits":
+        kwargs["temperature"] = draw(st.sampled_from([0.5, 1.0, 2.0, 4.0]))
+    else:
+        us, ut = _softmax_rows(us), _softmax_rows(ut)
+    if small or draw(st.booleans()):
+        kwargs["n_iter"] = draw(st.sampled_from([None, 1, 3, 10, 30]))
+        ratios = [0.2, 1.0] if small and kwargs["n_iter"] is None else [0.05, 0.2, 1.0]
+        kwargs["epsilon"] = draw(st.sampled_from(ratios)) * cmax
+        kwargs["value"] = draw(st.sampled_from(["ot_eps", "plan_cost", "dual"]))
+        kwargs["max_iter"] = 20_000
+        if small and kwargs["n_iter"] is None:
+            kwargs["tol"] = 1e-13  # the oracle comparison is of the algorithm, not of the stopping rule
+    if small:  # relative comparisons: values are sums of O(max C) terms, so keep them away from 0
+        from hypothesis import assume
+
+        from ..reference.histogram import histogram_ot
+
+        assume(abs(histogram_ot(us, ut, **kwargs)) >= 1e-2 * cmax)
+    return Example((us, ut), kwargs)
+
+
+def _softmax_rows(u):
+    e = np.exp(u - u.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
 
 
 # ----------------------------------------------------------------------------------- Gaussian family
@@ -306,7 +433,12 @@ def _gaussian_example(draw, small: bool, kl: bool):
         kwargs["a"], kwargs["b"] = _gaussian_weights(draw, xs, xt, small)
     if kl:
         kwargs["direction"] = draw(st.sampled_from(["student_teacher", "teacher_student"]))
+    else:
+        kwargs["mean_weight"] = draw(st.sampled_from(MEAN_WEIGHTS))
     return Example((xs, xt), kwargs)
+
+
+MEAN_WEIGHTS = (1.0, 1.0, 2.0, 4.0, 0.5)  # 1: the W2; 2 and 4: WKD-F's published weights
 
 
 def _gaussian_weights(draw, xs, xt, small):
@@ -318,7 +450,7 @@ def _gaussian_weights(draw, xs, xt, small):
 
 def gaussian_example(small: bool = False):
     """Inputs of ``gaussian_wasserstein``: n != m and n < d allowed (rank-deficient, even n = 1), full or
-    diagonal, 1/n or unbiased moments, optional ridge ``eps`` and weights."""
+    diagonal, 1/n or unbiased moments, optional ridge ``eps`` and weights, a ``mean_weight``."""
     return _gaussian_example(small, kl=False)
 
 
@@ -359,3 +491,59 @@ def class_conditional_gaussian_example(small: bool = False):
 def class_conditional_gaussian_kl_example(small: bool = False):
     """Inputs of ``class_conditional_gaussian_kl``: per-class nonsingular clouds (or eps > 0)."""
     return _class_conditional_gaussian_example(small, kl=True)
+
+
+def _grid_fits(grid, height, width, estimator) -> bool:
+    from .._conventions import grid_cells
+
+    try:
+        grid_cells(height, width, grid, estimator)
+    except ValueError:
+        return False
+    return True
+
+
+def _same_cells_identical(xs, xt, grid, estimator):
+    """xs.copy() in place of an xt whose every cell holds the pixels of xs's cell in another order (the
+    oracle's exact 0 is then reproducible in float64, as in :func:`_same_rows_identical`)."""
+    from .._conventions import grid_cells
+
+    b, c, h, w = xs.shape
+    for i in range(b):
+        for rows, cols in grid_cells(h, w, grid, estimator):
+            ps, pt = (x[i, :, rows, cols].reshape(c, -1).T for x in (xs, xt))
+            if not np.array_equal(*_same_rows_identical(ps, pt)):
+                return xt
+    return xs.copy()
+
+
+@st.composite
+def grid_gaussian_wasserstein_example(draw, small: bool = False):
+    """Inputs of ``grid_gaussian_wasserstein``: (B, C, H, W) quarter-integer feature maps (B <= 3, C <= 4,
+    H, W in 2..5; ``small``: B <= 2, C <= 3, H, W <= 3), a grid among 1, 2, 3, (2, 1), (1, 2), (3, 2)
+    that fits (2 pixels per cell for the unbiased estimator), and drawn ``mean_weight``, ``eps`` (0, 1e-5,
+    0.1), ``covariance`` and ``estimator``. Teacher maps: independent, identical, perturbed (relative 1e-1
+    when ``small``, else 1e-2 or 1e-6), a per-channel positive scale and shift, or a per-channel shift."""
+    b, c = draw(st.integers(1, 2 if small else 3)), draw(st.integers(1, 3 if small else 4))
+    h, w = (draw(st.integers(2, 3 if small else 5)) for _ in range(2))
+    estimator = draw(st.sampled_from(["unbiased", "unbiased", "mle"]))
+    grid = draw(st.sampled_from([g for g in (1, 2, (2, 1), (1, 2), 3, (3, 2)) if _grid_fits(g, h, w, estimator)]))
+    scale = draw(st.sampled_from([0.1, 1.0, 3.0]))
+    xs = draw(_quarter_array((b, c, h, w))) * scale
+    kind = draw(st.sampled_from(["independent", "identical", "perturbed", "affine", "shifted"]))
+    if kind == "independent":
+        xt = draw(_quarter_array((b, c, h, w))) * scale
+    elif kind == "identical":
+        xt = xs.copy()
+    elif kind == "perturbed":
+        rel = 1e-1 if small else draw(st.sampled_from([1e-2, 1e-6]))
+        xt = xs + rel * scale * draw(_quarter_array(xs.shape))
+    else:
+        gain = np.asarray(draw(st.lists(st.sampled_from([0.5, 1.0, 2.0]), min_size=c, max_size=c)))
+        xt = (xs * gain[:, None, None] if kind == "affine" else xs) + scale * draw(_quarter_array((1, c, 1, 1)))
+    if small:
+        xt = _same_cells_identical(xs, xt, grid, estimator)
+    kwargs = {"grid": grid, "mean_weight": draw(st.sampled_from(MEAN_WEIGHTS[1:])),
+              "covariance": draw(st.sampled_from(["diag", "diag", "full"])), "estimator": estimator,
+              "eps": draw(st.sampled_from([0.0, 1e-5, 0.1]))}
+    return Example((xs, xt), kwargs)

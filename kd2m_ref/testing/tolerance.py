@@ -95,6 +95,47 @@ def mmd_tolerance(example, dtype) -> tuple[float, float]:
     return SAFETY * u * 4, SAFETY * u * factor * _mmd_error_mass(example)
 
 
+def set_mmd_error_parts(example) -> list:
+    """``[(part, extra)]``, one per set of a ``set_mmd`` example: ``part`` the ``mmd`` example of the set pair
+    as normalised by the reference (every parameter resolved), ``extra`` the error mass of the normalisation
+    in units of u. Each coordinate of a normalised sample carries (d/2 + 3)u relative error (the sum of
+    squares and the square root of the norm, the two divisions), an input perturbation of that size on both
+    sides: it moves a linear or polynomial kernel by (d + 6)u times its error mass, and a shift-invariant
+    kernel (and a bandwidth rule) by up to (d + 6)u R / s per entry (R the sum of the largest sample norms
+    of the two sets, s the bandwidth): a distance errs by (d/2 + 3)u (|x| + |y|), and the kernel's
+    derivative in the distance is at most 1/s."""
+    from ..reference.kernel import bandwidth_from_rule, set_inputs
+    from ..registry import METRICS
+    from .examples import Example
+
+    params = {k: example.kwargs.get(k, p.default) for k, p in METRICS["set_mmd"].params.items()}
+    normalize = params.pop("normalize")
+    xs, xt = set_inputs(*example.args, normalize=normalize, **params)
+    del params["detach_bandwidth"]
+    parts = []
+    for u, v in zip(xs, xt):
+        part = Example((u, v), params)
+        extra = 0.0
+        if normalize == "l2":
+            mass = _mmd_error_mass(part)
+            if params["kernel"] in ("gaussian", "laplacian"):
+                bw = params["bandwidth"]
+                s = bandwidth_from_rule(u, v, bw) if isinstance(bw, str) else float(bw)
+                mass *= (np.linalg.norm(u, axis=1).max() + np.linalg.norm(v, axis=1).max()) / s
+            extra = (u.shape[1] + 6) * mass
+        parts.append((part, extra))
+    return parts
+
+
+def set_mmd_tolerance(example, dtype) -> tuple[float, float]:
+    """Per-set MMD^2 averaged over the sets: the mean of the ``mmd`` bounds of the normalised sets plus the
+    normalisation's error (:func:`set_mmd_error_parts`)."""
+    u = unit_roundoff(dtype)
+    parts = set_mmd_error_parts(example)
+    atol = sum(mmd_tolerance(part, dtype)[1] + SAFETY * u * extra for part, extra in parts) / len(parts)
+    return SAFETY * u * 4, atol
+
+
 def hinton_kd_scale(example) -> float:
     """Hinton KD's error scale in units of u: each log-softmax entry has absolute error <= u·L,
     L = 2A + log C + 2 (A the largest ``|logit|/T``); each row ``sum_c p_c (log p_c - log q_c)`` then errs
@@ -126,15 +167,32 @@ def hinton_kd_tolerance(example, dtype) -> tuple[float, float]:
 #   |dW2| <= SAFETY u (n + m + d) (scale + sqrt(d) max|x|),   scale = sqrt(tr Σ_S + tr Σ_T),
 # i.e. for the returned W2^2 an atol e (2 W2 + e). KL: Cholesky and the covariance products carry a
 # relative error ~(n + d) u amplified by the condition numbers of the covariances; KL moves by
-# e (sqrt(d KL) + KL) plus the whitened mean error.
+# e (sqrt(d KL) + KL) plus the whitened mean error. A mean weight w makes the value the W2^2 of data whose
+# means are scaled by sqrt(w): e grows by max(1, sqrt(w)). Feature maps (grid_gaussian_wasserstein) are
+# one block per image and grid cell, of weight 1 / (B cells).
+
+
+def _gaussian_params(example) -> dict:
+    """The parameters of a Gaussian-family example, the defaults filled in (those of
+    ``grid_gaussian_wasserstein`` for feature maps, else of ``gaussian_wasserstein``, shared by the family)."""
+    from ..registry import METRICS
+
+    key = "grid_gaussian_wasserstein" if np.ndim(example.args[0]) == 4 else "gaussian_wasserstein"
+    return {name: example.kwargs.get(name, p.default) for name, p in METRICS[key].params.items()}
 
 
 def _gaussian_blocks(example):
-    from .._conventions import class_blocks
+    from .._conventions import class_blocks, grid_cells
 
     xs, xt = example.args
     kw = example.kwargs
     a, b = kw.get("a"), kw.get("b")
+    if xs.ndim == 4:
+        batch, channels, height, width = xs.shape
+        params = _gaussian_params(example)
+        cells = grid_cells(height, width, params["grid"], params["estimator"])
+        return [(1.0 / (batch * len(cells)), xs[i, :, r, c].reshape(channels, -1).T,
+                 xt[i, :, r, c].reshape(channels, -1).T, None, None) for i in range(batch) for r, c in cells]
     if "ys" not in kw:
         return [(1.0, xs, xt, a, b)]
     return [(blk.weight, xs[blk.index_s], xt[blk.index_t], None if a is None else a[blk.index_s],
@@ -149,18 +207,19 @@ def _fit(x, w, kw):
 
 
 def gaussian_tolerance(example, dtype) -> tuple[float, float]:
-    """Gaussian W2 (full and diagonal, class-conditional too); see the comment above."""
+    """Gaussian W2 (full and diagonal, class-conditional and per grid cell too); see the comment above."""
     from ..reference.gaussian import gaussian_wasserstein
 
-    u, kw = unit_roundoff(dtype), example.kwargs
+    u, kw = unit_roundoff(dtype), _gaussian_params(example)
+    stretch = max(1.0, math.sqrt(kw["mean_weight"]))
     atol = 0.0
     for weight, xs, xt, a, b in _gaussian_blocks(example):
         (_, cs), (_, ct) = _fit(xs, a, kw), _fit(xt, b, kw)
         scale = math.sqrt(np.trace(cs) + np.trace(ct))
         radius = max(np.abs(xs).max(), np.abs(xt).max())
-        e = SAFETY * u * (len(xs) + len(xt) + xs.shape[1]) * (scale + math.sqrt(xs.shape[1]) * radius)
-        w2 = math.sqrt(gaussian_wasserstein(xs, xt, a=a, b=b, covariance=kw.get("covariance", "full"),
-                                            estimator=kw.get("estimator", "mle"), eps=kw.get("eps", 0.0)))
+        e = stretch * SAFETY * u * (len(xs) + len(xt) + xs.shape[1]) * (scale + math.sqrt(xs.shape[1]) * radius)
+        w2 = math.sqrt(gaussian_wasserstein(xs, xt, a=a, b=b, covariance=kw["covariance"], estimator=kw["estimator"],
+                                            eps=kw["eps"], mean_weight=kw["mean_weight"]))
         atol += weight * e * (2 * w2 + e)
     return 0.0, atol
 
@@ -186,3 +245,47 @@ def gaussian_kl_tolerance(example, dtype) -> tuple[float, float]:
         dmu = SAFETY * u * (len(xs) + len(xt)) * math.sqrt(d) * radius / math.sqrt(min(lam_s.min(), lam_t.min()))
         atol += weight * (e * (math.sqrt(d * kl) + kl + d * e) + dmu * (2 * math.sqrt(2 * kl) + dmu))
     return 0.0, atol
+
+
+# ------------------------------------------------------------------------------- histogram OT
+# The value is a batch mean of OT problems between histograms p_S, p_T with a given cost C. Every
+# float op on a probability or a kernel entry carries a relative error ~u: the softmax contributes
+# u L (L = 2 max|u|/T + log K + 2, as for Hinton KD) to each log p, the kernel exp(-C/eps) u C/eps to
+# each log K_ij, and the logsumexp of an iteration u (log K + C/eps). OT is max C-Lipschitz in p
+# (L1) and in the plan, so each relative error r of the entries moves the value by <= r max C; the
+# iterations contract earlier errors (measured: no growth with the number of iterations), a converged
+# run adds the stopping rule's tol max C (tol raised to 64 K u as in the torch layer), an exact one the
+# reference LP's feasibility tolerance.
+
+
+def _histogram_scale(example) -> tuple[float, float]:
+    """(max C, relative error of the entries in units of u) of a ``histogram_ot`` example."""
+    us, ut = example.args
+    kw = example.kwargs
+    k = us.shape[1]
+    cost = kw.get("cost")
+    cmax = 1.0 if cost is None else float(np.max(cost))
+    rel = 2 * k + 2
+    if kw.get("inputs", "logits") == "logits":
+        rel += 2 * (2 * max(np.abs(us).max(), np.abs(ut).max()) / float(kw.get("temperature", 1.0)) + math.log(k) + 2)
+    eps = float(kw.get("epsilon", 0.0))
+    if eps > 0:
+        rel += 2 * (cmax / eps + math.log(k) + 2)
+    return cmax, rel
+
+
+def histogram_ot_tolerance(example, dtype) -> tuple[float, float]:
+    """Histogram OT; see the comment above."""
+    us, _ = example.args
+    u = unit_roundoff(dtype)
+    cmax, rel = _histogram_scale(example)
+    atol = SAFETY * u * rel * cmax
+    kw = example.kwargs
+    if float(kw.get("epsilon", 0.0)) > 0 and kw.get("n_iter") is None:
+        tol = max(float(kw.get("tol", 1e-9)), 64 * us.shape[1] * u)
+        atol += SAFETY * (tol + u) * cmax * 4
+    elif not float(kw.get("epsilon", 0.0)) > 0:
+        from ..reference.wasserstein import LP_MASS_TOL
+
+        atol += LP_MASS_TOL * cmax  # the reference LP's feasibility (see there)
+    return SAFETY * u * (math.log2(len(us)) + 2), atol

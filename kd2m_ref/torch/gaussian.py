@@ -21,14 +21,16 @@ import math
 
 import torch
 
-from .._checks import check_moments
+from .._checks import check_feature_maps, check_moments
 from .._conventions import (GAUSSIAN_DIRECTIONS, SINGULAR_HINT, check_choice, check_gaussian_kl_params,
-                            check_gaussian_params, class_blocks)
+                            check_gaussian_params, check_gaussian_wasserstein_params,
+                            check_grid_gaussian_wasserstein_params, class_blocks, grid_cells)
 from ._common import check_tensor, float32_for_low_precision, measure
 
 
 def gaussian_factor(x: torch.Tensor, w: torch.Tensor, estimator: str = "mle", eps: float = 0.0):
-    r"""``(mean, F)`` with :math:`F^\top F = \Sigma` for normalised weights ``w``; see
+    r"""``(mean, F)`` with :math:`F^\top F = \Sigma` for normalised weights ``w`` over the last two dimensions
+    of ``x`` (samples, features; leading dimensions are a batch); see
     :func:`kd2m_ref.reference.gaussian.gaussian_factor`."""
     mean = w @ x
     scale = w.sqrt()
@@ -37,9 +39,10 @@ def gaussian_factor(x: torch.Tensor, w: torch.Tensor, estimator: str = "mle", ep
         if wsq >= 1.0:
             raise ValueError("estimator='unbiased' needs at least 2 samples with positive weight")
         scale = scale / math.sqrt(1.0 - wsq)
-    factor = scale[:, None] * (x - mean)
+    factor = scale[:, None] * (x - mean.unsqueeze(-2))
     if eps > 0:
-        factor = torch.cat([factor, math.sqrt(eps) * torch.eye(x.shape[1], dtype=x.dtype, device=x.device)])
+        ridge = math.sqrt(eps) * torch.eye(x.shape[-1], dtype=x.dtype, device=x.device)
+        factor = torch.cat([factor, ridge.expand(*x.shape[:-2], -1, -1)], dim=-2)
     return mean, factor
 
 
@@ -79,24 +82,67 @@ def _pair(xs, xt, a, b):
     return measure(xs, xt, a, b)
 
 
+def _std_distance(fs: torch.Tensor, ft: torch.Tensor, eps: float) -> torch.Tensor:
+    r""":math:`\|\sigma_S - \sigma_T\|^2` per batch entry, :math:`\sigma_j = (\sum_i F_{ij}^2 + \varepsilon)^{1/2}`
+    from factors without their ridge: norms of the columns with a row :math:`\sqrt\varepsilon` appended,
+    whose gradient at a constant feature with eps = 0 (:math:`\sigma = 0`, a kink) is the zero subgradient."""
+    def std(f):
+        return torch.linalg.vector_norm(torch.cat([f, torch.full_like(f[..., :1, :], math.sqrt(eps))], dim=-2), dim=-2)
+    return ((std(fs) - std(ft)) ** 2).sum(-1)
+
+
 @float32_for_low_precision
 def gaussian_wasserstein(xs, xt, *, a=None, b=None, covariance: str = "full", estimator: str = "mle",
-                         eps: float = 0.0) -> torch.Tensor:
-    r"""Squared W2 between the Gaussians fitted to ``xs`` and ``xt``; see
-    :func:`kd2m_ref.reference.gaussian_wasserstein` for the formula and conventions.
+                         eps: float = 0.0, mean_weight: float = 1.0) -> torch.Tensor:
+    r"""Squared W2 between the Gaussians fitted to ``xs`` and ``xt``, the mean term weighted by
+    ``mean_weight``; see :func:`kd2m_ref.reference.gaussian_wasserstein` for the formula and conventions.
 
     Differentiable w.r.t. ``xs``, ``xt`` (and the weights); finite gradients at ``xs == xt`` and for
     rank-deficient covariances (n < d). The diagonal form uses column norms of the centred data, whose
     gradient is finite (zero) at a constant feature.
     """
-    check_gaussian_params(covariance, estimator, eps)
+    check_gaussian_wasserstein_params(covariance, estimator, eps, mean_weight)
     xs, xt, a, b = _pair(xs, xt, a, b)
-    ms, fs = gaussian_factor(xs, a, estimator, eps)
-    mt, ft = gaussian_factor(xt, b, estimator, eps)
-    mean_term = ((ms - mt) ** 2).sum()
+    ridge = 0.0 if covariance == "diag" else eps
+    ms, fs = gaussian_factor(xs, a, estimator, ridge)
+    mt, ft = gaussian_factor(xt, b, estimator, ridge)
+    mean_term = mean_weight * ((ms - mt) ** 2).sum()
     if covariance == "diag":
-        return mean_term + ((torch.linalg.vector_norm(fs, dim=0) - torch.linalg.vector_norm(ft, dim=0)) ** 2).sum()
+        return mean_term + _std_distance(fs, ft, eps)
     return mean_term + procrustes_residual(fs, ft)
+
+
+@float32_for_low_precision
+def grid_gaussian_wasserstein(xs, xt, *, grid=1, mean_weight: float = 1.0, covariance: str = "diag",
+                              estimator: str = "unbiased", eps: float = 1e-5) -> torch.Tensor:
+    r"""WKD-F: :func:`gaussian_wasserstein` per image and grid cell of (B, C, H, W) feature maps, averaged;
+    see :func:`kd2m_ref.reference.grid_gaussian_wasserstein` for the formula and conventions.
+
+    The diagonal form is batched over the images (a loop over the cells only); the full form loops over
+    images and cells. Differentiable, with a zero gradient at ``xs == xt``. :math:`\sigma = \sqrt{\mathrm{var}
+    + \varepsilon}` is smooth for eps > 0; with eps = 0 a constant channel of a cell (σ = 0) is a kink of
+    the loss, where the gradient returned is the zero subgradient (finite, never NaN).
+    """
+    check_grid_gaussian_wasserstein_params(grid, mean_weight, covariance, estimator, eps)
+    check_feature_maps(check_tensor(xs, "xs"), "xs")
+    check_feature_maps(check_tensor(xt, "xt"), "xt", like=xs)
+    if xt.dtype != xs.dtype or xt.device != xs.device:
+        raise ValueError(f"xs and xt must share dtype and device; got {xs.dtype}/{xs.device} and {xt.dtype}/{xt.device}")
+    batch, channels, height, width = xs.shape
+    cells = grid_cells(height, width, grid, estimator)
+    total = xs.new_zeros(())
+    for rows, cols in cells:
+        ps = xs[:, :, rows, cols].reshape(batch, channels, -1).transpose(1, 2)  # (B, pixels, C)
+        pt = xt[:, :, rows, cols].reshape(batch, channels, -1).transpose(1, 2)
+        if covariance == "full":
+            for b in range(batch):
+                total = total + gaussian_wasserstein(ps[b], pt[b], covariance="full", estimator=estimator, eps=eps,
+                                                     mean_weight=mean_weight)
+            continue
+        w = torch.full((ps.shape[1],), 1.0 / ps.shape[1], dtype=xs.dtype, device=xs.device)
+        (ms, fs), (mt, ft) = gaussian_factor(ps, w, estimator), gaussian_factor(pt, w, estimator)
+        total = total + mean_weight * ((ms - mt) ** 2).sum() + _std_distance(fs, ft, eps).sum()
+    return total / (batch * len(cells))
 
 
 def _sqrt_factor(cov: torch.Tensor) -> torch.Tensor:
@@ -267,4 +313,4 @@ def class_conditional_gaussian_kl(xs, xt, *, ys, yt=None, a=None, b=None, weight
 
 __all__ = ["class_conditional_gaussian_kl", "class_conditional_gaussian_wasserstein", "exp_minus_one_minus",
            "fit_gaussian", "gaussian_factor", "gaussian_kl", "gaussian_kl_from_moments", "gaussian_wasserstein",
-           "gaussian_wasserstein_from_moments", "procrustes_residual"]
+           "gaussian_wasserstein_from_moments", "grid_gaussian_wasserstein", "procrustes_residual"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_points
-from .._conventions import SHIFT_INVARIANT, check_mmd_params
+from .._checks import check_points, check_sets
+from .._conventions import SHIFT_INVARIANT, check_mmd_params, check_set_mmd_params
 from ._common import check_tensor, float32_for_low_precision, pairwise_cost
 
 
@@ -51,7 +51,8 @@ def _gaussian_scale(s, dtype: torch.dtype):
 
 def kernel_matrix(x: torch.Tensor, y: torch.Tensor, *, kernel: str = "gaussian", bandwidth=1.0, degree: int = 2,
                   offset: float = 1.0) -> torch.Tensor:
-    """Kernel matrix; ``bandwidth`` a number or a 0-d tensor. See :func:`kd2m_ref.reference.kernel.kernel_matrix`."""
+    """Kernel matrix; ``bandwidth`` a number or a 0-d tensor. See :func:`kd2m_ref.reference.kernel.kernel_matrix`.
+    The linear and polynomial kernels also take batches (B, n, d) x (B, m, d) -> (B, n, m)."""
     # distances are divided by s first, so s**2 is never formed: any finite s > 0 works (see the
     # reference). Gaussian: coincident points (sq == 0) take k = 1 as a constant, so no gradient flows
     # there: d k / d sq = -k/(2 s^2) overflows for s < 1e-154, and inf times the zero gradient of sq at
@@ -65,8 +66,34 @@ def kernel_matrix(x: torch.Tensor, y: torch.Tensor, *, kernel: str = "gaussian",
         return torch.where(sq > 0, k, torch.ones_like(k))
     if kernel == "laplacian":
         return torch.exp(-_over_bandwidth(pairwise_cost(x, y, 1.0), bandwidth, 1))
-    gram = x @ y.T
+    gram = x @ y.transpose(-2, -1)
     return gram if kernel == "linear" else (gram + offset) ** int(degree)
+
+
+def _blocks(xs, xt, kernel, bandwidth, degree, offset, detach_bandwidth):
+    """K_SS, K_TT, K_ST of one pair of clouds, a bandwidth rule evaluated on them (detached or not)."""
+    s = 1.0
+    if kernel in SHIFT_INVARIANT:
+        if isinstance(bandwidth, str):
+            if detach_bandwidth:
+                with torch.no_grad():
+                    s = bandwidth_from_rule(xs.detach(), xt.detach(), bandwidth)
+            else:
+                s = bandwidth_from_rule(xs, xt, bandwidth)
+        else:
+            s = float(bandwidth)
+    kw = dict(kernel=kernel, bandwidth=s, degree=degree, offset=offset)
+    return kernel_matrix(xs, xs, **kw), kernel_matrix(xt, xt, **kw), kernel_matrix(xs, xt, **kw)
+
+
+def _estimate(kxx, kyy, kxy, estimator):
+    """The V- or U-statistic from the kernel blocks, per set for batched (B, ., .) blocks."""
+    n, m = kxx.shape[-1], kyy.shape[-1]
+    sxx, syy, sxy = (k.sum((-2, -1)) for k in (kxx, kyy, kxy))
+    if estimator == "biased":
+        return sxx / n**2 + syy / m**2 - 2 * sxy / (n * m)
+    trace = lambda k: k.diagonal(dim1=-2, dim2=-1).sum(-1)  # noqa: E731
+    return (sxx - trace(kxx)) / (n * (n - 1)) + (syy - trace(kyy)) / (m * (m - 1)) - 2 * sxy / (n * m)
 
 
 @float32_for_low_precision
@@ -85,23 +112,44 @@ def mmd(xs, xt, *, kernel: str = "gaussian", bandwidth: float | str = "mean", es
     if xt.dtype != xs.dtype or xt.device != xs.device:
         raise ValueError(f"xs and xt must share dtype and device; got {xs.dtype}/{xs.device} and "
                          f"{xt.dtype}/{xt.device}")
-    s = 1.0
+    return _estimate(*_blocks(xs, xt, kernel, bandwidth, degree, offset, detach_bandwidth), estimator)
+
+
+def normalize_samples(x: torch.Tensor, normalize: str = "l2") -> torch.Tensor:
+    """Samples (last dimension) divided by their Euclidean norm; a zero sample stays zero (its gradient is
+    that of x / 1). See :func:`kd2m_ref.reference.kernel.normalize_samples`. The norm is taken of
+    x / max|x_i| (detached: the quotient does not depend on it), so no square overflows or underflows."""
+    if normalize == "none":
+        return x
+    scale = x.detach().abs().amax(-1, keepdim=True)
+    x = x / torch.where(scale > 0, scale, torch.ones_like(scale))
+    norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+    return x / torch.where(norm > 0, norm, torch.ones_like(norm))
+
+
+@float32_for_low_precision
+def set_mmd(xs, xt, *, kernel: str = "polynomial", bandwidth: float | str = "mean", estimator: str = "biased",
+            degree: int = 2, offset: float = 0.0, normalize: str = "l2", detach_bandwidth: bool = True) -> torch.Tensor:
+    r"""Per-set MMD^2 averaged over a batch of sets (NST); see :func:`kd2m_ref.reference.set_mmd`.
+
+    ``xs`` (B, n, ...) and ``xt`` (B, m, ...), e.g. (B, C, H, W) feature maps. The linear and polynomial
+    kernels (NST's) run as one batched product over the B sets; the shift-invariant ones build each set's
+    blocks with its own bandwidth. Returns a 0-d tensor of the input's dtype and device.
+    """
+    check_set_mmd_params(kernel, bandwidth, estimator, degree, offset, normalize, detach_bandwidth)
+    rows = 2 if estimator == "unbiased" else 1
+    xs = check_sets(check_tensor(xs, "xs"), "xs", min_rows=rows)
+    xt = check_sets(check_tensor(xt, "xt"), "xt", like=xs, min_rows=rows)
+    if xt.dtype != xs.dtype or xt.device != xs.device:
+        raise ValueError(f"xs and xt must share dtype and device; got {xs.dtype}/{xs.device} and "
+                         f"{xt.dtype}/{xt.device}")
+    xs, xt = normalize_samples(xs, normalize), normalize_samples(xt, normalize)
     if kernel in SHIFT_INVARIANT:
-        if isinstance(bandwidth, str):
-            if detach_bandwidth:
-                with torch.no_grad():
-                    s = bandwidth_from_rule(xs.detach(), xt.detach(), bandwidth)
-            else:
-                s = bandwidth_from_rule(xs, xt, bandwidth)
-        else:
-            s = float(bandwidth)
-    kw = dict(kernel=kernel, bandwidth=s, degree=degree, offset=offset)
-    kxx, kyy, kxy = kernel_matrix(xs, xs, **kw), kernel_matrix(xt, xt, **kw), kernel_matrix(xs, xt, **kw)
-    n, m = len(xs), len(xt)
-    if estimator == "biased":
-        return kxx.sum() / n**2 + kyy.sum() / m**2 - 2 * kxy.sum() / (n * m)
-    return ((kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1)) + (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
-            - 2 * kxy.sum() / (n * m))
+        per_set = [_blocks(u, v, kernel, bandwidth, degree, offset, detach_bandwidth) for u, v in zip(xs, xt)]
+        blocks = [torch.stack(k) for k in zip(*per_set)]
+    else:
+        blocks = _blocks(xs, xt, kernel, bandwidth, degree, offset, detach_bandwidth)
+    return _estimate(*blocks, estimator).mean()
 
 
-__all__ = ["bandwidth_from_rule", "kernel_matrix", "mmd"]
+__all__ = ["bandwidth_from_rule", "kernel_matrix", "mmd", "normalize_samples", "set_mmd"]

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from kd2m_ref import reference as R
 from kd2m_ref.reference.sinkhorn import solve_entropic
-from kd2m_ref.testing.strategies import joint_example, labelled_clouds, ot_example, point_cloud, sinkhorn_example
+from kd2m_ref.testing.strategies import (joint_example, labelled_clouds, ot_example, point_cloud,
+                                         sinkhorn_divergence_example)
 
 TOL = dict(rtol=1e-9, atol=1e-11)
 
@@ -255,7 +256,7 @@ def test_sinkhorn_epsilon_ladder_to_exact():
 
 
 @settings(max_examples=8)  # each example runs three Sinkhorn problems to tol 1e-10 in NumPy
-@given(sinkhorn_example())
+@given(sinkhorn_divergence_example())
 def test_sinkhorn_divergence_nonnegative_symmetric_zero(ex):
     """covers("sinkhorn_divergence", "nonnegative") covers("sinkhorn_divergence", "zero_at_equality")
     covers("sinkhorn_divergence", "symmetry")"""

@@ -166,3 +166,100 @@ def test_class_conditional_matches_reference_with_weights():
         ref = R.class_conditional_gaussian_wasserstein(xs.detach().numpy(), xt.detach().numpy(), ys=ys.numpy(),
                                                        a=a.numpy(), weights=w)
         assert abs(float(got) - ref) <= 1e-12 * ref
+
+
+# ------------------------------------------------------------------------------ mean_weight and WKD-F
+
+@pytest.mark.parametrize("covariance", ["full", "diag"])
+def test_gradcheck_mean_weight(covariance):
+    """covers("gaussian_wasserstein", "mean_weight_gradcheck"): the weighted mean term differentiates
+    (weights, unbiased estimator, ridge), and a weight 0 leaves the means without gradient."""
+    xs, xt = _pair(5, 3, 4)
+    fn = lambda a, b: T.gaussian_wasserstein(a, b, covariance=covariance, mean_weight=2.5, eps=0.05)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (xs, xt))
+    (g,) = torch.autograd.grad(T.gaussian_wasserstein(xs, xt, covariance=covariance, mean_weight=0.0), xs)
+    assert torch.allclose(g.sum(0), torch.zeros(3, dtype=F64), atol=1e-12)  # no pull on the mean
+
+
+def _maps(shape, seed, dtype=F64):
+    g = torch.Generator().manual_seed(seed)
+    xs = torch.randn(*shape, generator=g, dtype=dtype)
+    xt = 0.7 * xs + 0.5 * torch.randn(*shape, generator=g, dtype=dtype) + 0.3
+    return xs.requires_grad_(), xt.requires_grad_()
+
+
+@pytest.mark.parametrize("covariance", ["diag", "full"])
+@pytest.mark.parametrize("grid, eps", [(1, 1e-5), (2, 0.0), ((2, 1), 0.1), (3, 1e-5)])
+def test_gradcheck_grid(covariance, grid, eps):
+    """covers("grid_gaussian_wasserstein", "gradcheck"): (B, C, 5, 4) maps, overlapping cells for grid 2
+    and 3 (5 = 2 x 2 + 1), with eps 0 away from constant channels."""
+    xs, xt = _maps((2, 3, 5, 4), 7)
+    fn = lambda a, b: T.grid_gaussian_wasserstein(a, b, grid=grid, mean_weight=4.0, covariance=covariance,  # noqa: E731
+                                                  eps=eps)
+    assert torch.autograd.gradcheck(fn, (xs, xt))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("covariance", ["diag", "full"])
+@pytest.mark.parametrize("eps", [0.0, 1e-5])
+def test_grid_finite_gradient_at_equality(dtype, covariance, eps):
+    """covers("grid_gaussian_wasserstein", "finite_grad_at_equality"): value 0 and gradient exactly 0 at
+    student = teacher, with a constant channel too."""
+    xs, _ = _maps((2, 3, 4, 4), 3, dtype)
+    xs = xs.detach().clone()
+    xs[:, 1] = 0.5
+    xs.requires_grad_()
+    value = T.grid_gaussian_wasserstein(xs, xs.detach().clone(), grid=2, covariance=covariance, eps=eps)
+    (g,) = torch.autograd.grad(value, xs)
+    assert float(value.detach()) == 0.0 and bool(torch.isfinite(g).all()) and float(g.abs().max()) == 0.0
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_grid_eps_zero_constant_channel(dtype):
+    """covers("grid_gaussian_wasserstein", "eps_zero_constant_channel"): with eps = 0 a channel constant on
+    a cell has sigma = 0, a kink of the loss (sqrt(var) has an infinite derivative there). The value is
+    the reference's and the gradient is finite: the zero subgradient for that channel's sigma; WKD-F's
+    own torch.sqrt(var) gives NaN there, eps = 1e-5 makes it smooth."""
+    xs, xt = _maps((1, 2, 4, 4), 5, dtype)
+    xs = xs.detach().clone()
+    xs[0, 0] = 1.5  # student channel 0 constant: sigma_S = 0 in every cell
+    xs.requires_grad_()
+    value = T.grid_gaussian_wasserstein(xs, xt.detach(), grid=2, eps=0.0)
+    ref = R.grid_gaussian_wasserstein(xs.detach().double().numpy(), xt.detach().double().numpy(), grid=2, eps=0.0)
+    assert abs(float(value.detach()) - ref) <= 1e-5 * ref
+    (g,) = torch.autograd.grad(value, xs)
+    assert bool(torch.isfinite(g).all())
+    # the constant channel gets only its mean term's pull: the same within each cell's pixels
+    mean_only = T.grid_gaussian_wasserstein(xs, xt.detach(), grid=2, eps=0.0, mean_weight=0.0)
+    (g0,) = torch.autograd.grad(mean_only, xs)
+    assert float(g0[0, 0].abs().max()) == 0.0
+    published = (xs[:, :, :2, :2].reshape(1, 2, -1).var(-1) + 0.0).sqrt().sum()
+    (gp,) = torch.autograd.grad(published, xs)
+    assert not bool(torch.isfinite(gp).all())
+
+
+def test_grid_cells_are_adaptive_pooling():
+    """covers("grid_gaussian_wasserstein", "cells_adaptive_pooling"): the cell means are
+    F.adaptive_avg_pool2d of the maps, overlapping cells included."""
+    import torch.nn.functional as F
+
+    from kd2m_ref._conventions import grid_cells
+
+    x = torch.randn(2, 3, 5, 7, dtype=F64)
+    for grid in ((2, 3), (3, 2), (5, 7), (1, 4)):
+        pooled = F.adaptive_avg_pool2d(x, grid)
+        cells = grid_cells(5, 7, grid)
+        means = torch.stack([x[:, :, r, c].mean((-2, -1)) for r, c in cells], -1).reshape(pooled.shape)
+        assert torch.allclose(means, pooled, rtol=1e-14, atol=1e-15)
+
+
+def test_grid_diag_batched_matches_loop():
+    """The batched diagonal form equals gaussian_wasserstein image by image and cell by cell."""
+    from kd2m_ref._conventions import grid_cells
+
+    xs, xt = _maps((3, 4, 5, 5), 11)
+    got = T.grid_gaussian_wasserstein(xs, xt, grid=2, mean_weight=2.0)
+    loop = sum(T.gaussian_wasserstein(xs[b, :, r, c].reshape(4, -1).T, xt[b, :, r, c].reshape(4, -1).T,
+                                      covariance="diag", estimator="unbiased", eps=1e-5, mean_weight=2.0)
+               for b in range(3) for r, c in grid_cells(5, 5, 2)) / 12
+    assert abs(float(got) - float(loop)) <= 1e-13 * float(loop)

@@ -32,6 +32,8 @@ def test_distillation_trains_with_every_key(key, task):
     metrics) moves toward the teacher's in exact W2^2."""
     if METRICS[key].torch_path is None:
         pytest.skip(f"{key} has no torch implementation")
+    if METRICS[key].layout == "feature_maps":
+        pytest.skip(f"{key} compares (B, C, H, W) feature maps; the synthetic MLP has pooled features only")
     run = distill(key, task=task)
     assert np.isfinite(run.total_loss).all()
     assert np.mean(run.total_loss[-5:]) < 0.9 * np.mean(run.total_loss[:5]), run.total_loss
@@ -39,11 +41,14 @@ def test_distillation_trains_with_every_key(key, task):
     assert run.gap_after < 0.75 * run.gap_before, (run.gap_before, run.gap_after)
 
 
-def _batch(seed=0, n=24, d=4, c=3, dtype=torch.float32):
+def _batch(seed=0, n=24, d=4, c=3, dtype=torch.float32, key=None):
+    """Features (n, d), or for a feature-map key (4, 2, 3, d) maps of the same numbers; labels; logits."""
     g = torch.Generator().manual_seed(seed)
     labels = torch.arange(n) % c
     fs, ft = torch.randn(n, d, generator=g, dtype=dtype), torch.randn(n, d, generator=g, dtype=dtype) + 0.5
     ls, lt = torch.randn(n, c, generator=g, dtype=dtype), torch.randn(n, c, generator=g, dtype=dtype)
+    if key is not None and METRICS[key].layout == "feature_maps":
+        fs, ft = fs.reshape(4, 2, 3, d), ft.reshape(4, 2, 3, d)
     return fs, ft, labels, ls, lt
 
 
@@ -56,7 +61,7 @@ def _args(key, fs, ft, labels, ls, lt):
 
 @pytest.mark.parametrize("key", TORCH_KEYS)
 def test_forward_is_weight_times_metric_and_total_adds_cross_entropy(key):
-    fs, ft, labels, ls, lt = _batch(dtype=torch.float64)
+    fs, ft, labels, ls, lt = _batch(dtype=torch.float64, key=key)
     loss = _loss(key, weight=0.3)
     args, kwargs = _args(key, fs, ft, labels, ls, lt)
     expected = METRICS[key].torch(*args, **kwargs, **DEMO_PARAMS.get(key, {}))
@@ -70,7 +75,7 @@ def test_forward_is_weight_times_metric_and_total_adds_cross_entropy(key):
 
 @pytest.mark.parametrize("key", TORCH_KEYS)
 def test_teacher_detached_by_default(key):
-    fs, ft, labels, ls, lt = _batch(dtype=torch.float64)
+    fs, ft, labels, ls, lt = _batch(dtype=torch.float64, key=key)
     student_in = ls if "logits" in METRICS[key].needs else fs
     teacher_in = lt if "logits" in METRICS[key].needs else ft
     student_in.requires_grad_(True)
@@ -85,7 +90,7 @@ def test_teacher_detached_by_default(key):
 def test_autocast_computes_in_float32(key):
     """Under CPU autocast a Linear layer outputs bfloat16; the distance is computed in float32 from those
     values (not in bfloat16), and equals the float32 computation outside autocast."""
-    fs, ft, labels, ls, lt = _batch()
+    fs, ft, labels, ls, lt = _batch(key=key)
     layer = torch.nn.Linear(4, 4)
     loss = _loss(key)
     with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -212,6 +212,42 @@ def sinkhorn_divergence_torch(xs, xt, a=None, b=None, p=2.0, epsilon=0.1):
             - 0.5 * _self_entropic_torch(xt, b, p, epsilon))
 
 
+# ------------------------------------------------------------------------- histograms (WKD-L)
+
+def wkd_logit_kernel_sinkhorn(logits_student, logits_teacher, temperature=1.0, cost_matrix=None,
+                              sinkhorn_lambda=0.05, sinkhorn_iter=10):
+    """Wasserstein logit distillation as published: softmax(z / T) histograms, kernel K = exp(-C / lambda),
+    u = 1 / K_classes, ``sinkhorn_iter`` x (v = q / K^T u, u = p / K v), flow u K v, <flow, C>, batch mean."""
+    p = torch.softmax(logits_student / temperature, dim=1)
+    q = torch.softmax(logits_teacher / temperature, dim=1)
+    kernel = torch.exp(-cost_matrix / sinkhorn_lambda).expand(len(p), -1, -1)
+    u = torch.full_like(p, 1.0 / p.shape[1]).unsqueeze(2)
+    for _ in range(sinkhorn_iter):
+        v = q.unsqueeze(2) / torch.bmm(kernel.transpose(1, 2), u)
+        u = p.unsqueeze(2) / torch.bmm(kernel, v)
+    flow = u * kernel * v.transpose(1, 2)
+    return (flow * cost_matrix).sum((1, 2)).mean()
+
+
+def histogram_pot_sinkhorn2(us, ut, temperature=1.0, cost=None, epsilon=0.5):
+    """Converged plan cost: POT ot.sinkhorn2 (log domain; stopThr 1e-11, or 1e-6 on float32 inputs, which
+    cannot resolve less) on scipy softmax rows, row mean."""
+    p, q = softmax(us / temperature, axis=1), softmax(ut / temperature, axis=1)
+    c = 1.0 - np.eye(p.shape[1]) if cost is None else np.asarray(cost)
+    stop = 1e-11 if np.asarray(us).dtype == np.float64 else 1e-6
+    return float(np.mean([ot.sinkhorn2(a, b, c, epsilon, method="sinkhorn_log", numItermax=20_000, stopThr=stop)
+                          for a, b in zip(p, q)]))
+
+
+def histogram_pot_emd2(logits_student, logits_teacher, T=1.0, cost_matrix=None):
+    """Exact OT between the softmax rows: POT ot.emd2 per row (torch backend: gradients), row mean."""
+    p = torch.softmax(logits_student / T, dim=1)
+    q = torch.softmax(logits_teacher / T, dim=1)
+    k = p.shape[1]
+    c = 1 - torch.eye(k, dtype=p.dtype) if cost_matrix is None else torch.as_tensor(cost_matrix, dtype=p.dtype)
+    return torch.stack([ot.emd2(a, b, c) for a, b in zip(p, q)]).mean()
+
+
 # ---------------------------------------------------------------------------------------- sliced
 
 def sliced_pot(xs, xt, a=None, b=None, p=2.0, n_projections=50, seed=0):
@@ -360,6 +396,43 @@ def ccgkl_numpy_closed(xs, xt, ys, a=None, b=None, weights="uniform", estimator=
                        direction=direction)
 
 
+def _wkd_bounds(size, g):
+    """Adaptive-pooling cell bounds along one side: floor(i size / g) .. ceil((i + 1) size / g)."""
+    return [(i * size // g, ((i + 1) * size + g - 1) // g) for i in range(g)]
+
+
+def wkd_feature(f_s, f_t, grid=1, mean_weight=1.0):
+    """WKD-F as published, in torch: per grid cell, .mean and .var (unbiased) over the pixels,
+    torch.sqrt(var + 1e-5), F.mse_loss(reduction="sum") of the means (times mean_weight) and of the stds,
+    divided by B gh gw."""
+    gh, gw = (grid, grid) if isinstance(grid, int) else grid
+    batch, channels, height, width = f_s.shape
+    loss_mean, loss_std = f_s.new_zeros(()), f_s.new_zeros(())
+    for r0, r1 in _wkd_bounds(height, gh):
+        for c0, c1 in _wkd_bounds(width, gw):
+            cell_s = f_s[:, :, r0:r1, c0:c1].reshape(batch, channels, -1)
+            cell_t = f_t[:, :, r0:r1, c0:c1].reshape(batch, channels, -1)
+            loss_mean = loss_mean + F.mse_loss(cell_s.mean(-1), cell_t.mean(-1), reduction="sum")
+            loss_std = loss_std + F.mse_loss(torch.sqrt(cell_s.var(-1) + 1e-5), torch.sqrt(cell_t.var(-1) + 1e-5),
+                                             reduction="sum")
+    return (mean_weight * loss_mean + loss_std) / (batch * gh * gw)
+
+
+def wkd_feature_numpy(f_s, f_t, grid=1, mean_weight=1.0, eps=1e-5):
+    """WKD-F in NumPy, a loop over images, cells and channels: np.var(ddof=1), np.sqrt(var + eps)."""
+    gh, gw = (grid, grid) if isinstance(grid, int) else grid
+    batch, channels, height, width = f_s.shape
+    total = 0.0
+    for b in range(batch):
+        for r0, r1 in _wkd_bounds(height, gh):
+            for c0, c1 in _wkd_bounds(width, gw):
+                for c in range(channels):
+                    s, t = f_s[b, c, r0:r1, c0:c1].ravel(), f_t[b, c, r0:r1, c0:c1].ravel()
+                    total += mean_weight * (s.mean() - t.mean()) ** 2 \
+                        + (np.sqrt(s.var(ddof=1) + eps) - np.sqrt(t.var(ddof=1) + eps)) ** 2
+    return float(total / (batch * gh * gw))
+
+
 # ------------------------------------------------------------------------------------------- MMD
 
 def _np_bandwidth(xs, xt, rule):
@@ -420,6 +493,38 @@ def mmd_sklearn(xs, xt, kernel="gaussian", bandwidth="mean", estimator="biased",
          "linear": linear_kernel,
          "polynomial": lambda u, v: polynomial_kernel(u, v, degree=degree, gamma=1.0, coef0=offset)}[kernel]
     return float(_mmd_from_blocks(k(xs, xs), k(xt, xt), k(xs, xt), estimator))
+
+
+def nst_loss(f_s, f_t):
+    """NST as published: (B, C, H·W) maps, F.normalize over positions, the (B, C, C) tensors of the polynomial
+    kernel (a.b)^2 by einsum, k_tt.mean().detach() + k_ss.mean() - 2 k_st.mean()."""
+    f_s = F.normalize(f_s.reshape(f_s.shape[0], f_s.shape[1], -1), dim=2)
+    f_t = F.normalize(f_t.reshape(f_t.shape[0], f_t.shape[1], -1), dim=2)
+
+    def poly(a, b):
+        return torch.einsum("bid,bjd->bij", a, b) ** 2
+
+    return poly(f_t, f_t).mean().detach() + poly(f_s, f_s).mean() - 2 * poly(f_s, f_t).mean()
+
+
+def set_mmd_sklearn_loop(xs, xt, kernel="polynomial", bandwidth="mean", estimator="biased", degree=2, offset=0.0,
+                         normalize="l2"):
+    """Mean over images of the scikit-learn-kernel MMD^2 (:func:`mmd_sklearn`) between the image's flattened
+    student and teacher samples, rows divided by np.linalg.norm (zero rows kept). Not
+    sklearn.preprocessing.normalize: it leaves rows of norm below 10 eps of the dtype (1.2e-6 in float32)
+    as they are."""
+    def unit(x):
+        norm = np.linalg.norm(x, axis=1, keepdims=True)
+        return x / np.where(norm > 0, norm, 1.0)
+
+    total = 0.0
+    for u, v in zip(xs, xt):
+        u, v = u.reshape(len(u), -1), v.reshape(len(v), -1)
+        if normalize == "l2":
+            u, v = unit(u), unit(v)
+        total += mmd_sklearn(u, v, kernel=kernel, bandwidth=bandwidth, estimator=estimator, degree=degree,
+                             offset=offset)
+    return total / len(xs)
 
 
 # ------------------------------------------------------------------------------------- Hinton KD
@@ -483,6 +588,14 @@ GALLERY = [
           "POT log-domain cross term, symmetric-update self terms (scipy logsumexp)"),
     Entry("torch_sinkhorn_divergence", "sinkhorn_divergence", sinkhorn_divergence_torch, {}, "ot",
           "torch log-domain dual cross term, symmetric-update self terms"),
+    Entry("wkd_logit_kernel_sinkhorn", "histogram_ot", wkd_logit_kernel_sinkhorn,
+          {"epsilon": 0.05, "n_iter": 10, "value": "plan_cost"}, "ot",
+          "Wasserstein logit distillation as published: kernel-form Sinkhorn, 10 iterations, <flow, C>"),
+    Entry("histogram_pot_sinkhorn2", "histogram_ot", histogram_pot_sinkhorn2,
+          {"epsilon": 0.5, "n_iter": None, "value": "plan_cost"}, "ot",
+          "POT ot.sinkhorn2 (converged plan cost) per softmax row"),
+    Entry("histogram_pot_emd2", "histogram_ot", histogram_pot_emd2, {"epsilon": 0.0}, "ot",
+          "POT ot.emd2 (torch backend) per softmax row"),
     Entry("pot_sliced_projections", "sliced_wasserstein", sliced_pot, {}, "ot",
           "POT ot.sliced_wasserstein_distance(projections=...) ** p"),
     Entry("pot_wasserstein_1d_torch", "sliced_wasserstein", sliced_torch_1d, {}, "ot",
@@ -509,12 +622,23 @@ GALLERY = [
           "class loop of torch MultivariateNormal KL"),
     Entry("class_kl_numpy_slogdet", "class_conditional_gaussian_kl", ccgkl_numpy_closed, _FULL, "gaussian",
           "class loop of the slogdet/solve KL"),
+    Entry("wkd_feature_torch", "grid_gaussian_wasserstein", wkd_feature,
+          {"covariance": "diag", "estimator": "unbiased", "eps": 1e-5}, "gaussian",
+          "WKD-F as published: cell slicing, .mean, .var, sqrt(var + 1e-5), F.mse_loss(sum) / (B g^2)"),
+    Entry("wkd_feature_numpy_loop", "grid_gaussian_wasserstein", wkd_feature_numpy,
+          {"covariance": "diag", "estimator": "unbiased"}, "gaussian",
+          "NumPy loop over images, cells and channels, np.var(ddof=1)"),
     Entry("mmd_torch_cdist", "mmd", mmd_torch_cdist, {"kernel": "gaussian"}, "kernel",
           "torch.cdist Gaussian kernel, V or U statistic, bandwidth number or rule (detached)"),
     Entry("mmd_scipy_unbiased", "mmd", mmd_scipy_unbiased, {"kernel": "gaussian", "estimator": "unbiased"}, "kernel",
           "scipy cdist Gaussian kernel, U-statistic"),
     Entry("mmd_sklearn_kernels", "mmd", mmd_sklearn, {}, "kernel",
           "sklearn rbf/linear/polynomial kernels, scipy Euclidean laplacian"),
+    Entry("nst_published_torch", "set_mmd", nst_loss,
+          {"kernel": "polynomial", "degree": 2, "offset": 0.0, "estimator": "biased", "normalize": "l2"}, "kernel",
+          "NST as published: F.normalize, einsum (a.b)^2, teacher term detached"),
+    Entry("set_mmd_sklearn_loop", "set_mmd", set_mmd_sklearn_loop, {}, "kernel",
+          "loop over images: NumPy row norms, sklearn kernels, every parameter"),
     Entry("kd_kl_div_batchmean", "hinton_kd", kd_kl_div, {"direction": "teacher_student"}, "logit",
           "F.kl_div(log_target=True, batchmean) * T^2"),
     Entry("kd_softmax_log", "hinton_kd", kd_softmax_log, {"direction": "teacher_student"}, "logit",

@@ -208,6 +208,34 @@ def ccgw_diag_sum(fs, ft, labels):
     return total
 
 
+def _wkd(f_s, f_t, grid, mean_weight, unbiased=True, cell_mean=True):
+    """WKD-F (diagonal Gaussians of grid cells, sigma = sqrt(var + 1e-5)); the mean over images and,
+    with ``cell_mean``, over cells."""
+    gh, gw = (grid, grid) if isinstance(grid, int) else grid
+    b, c, h, w = f_s.shape
+    total = f_s.new_zeros(())
+    for i in range(gh):
+        for j in range(gw):
+            rows, cols = slice(i * h // gh, -(-(i + 1) * h // gh)), slice(j * w // gw, -(-(j + 1) * w // gw))
+            s, t = f_s[:, :, rows, cols].reshape(b, c, -1), f_t[:, :, rows, cols].reshape(b, c, -1)
+            std_s = (s.var(-1, unbiased=unbiased) + 1e-5).sqrt()
+            std_t = (t.var(-1, unbiased=unbiased) + 1e-5).sqrt()
+            total = total + mean_weight * ((s.mean(-1) - t.mean(-1)) ** 2).sum() + ((std_s - std_t) ** 2).sum()
+    return total / (b * (gh * gw if cell_mean else 1))
+
+
+def wkd_weight_4(f_s, f_t, grid=1):
+    return _wkd(f_s, f_t, grid, 4.0)
+
+
+def wkd_biased_var(f_s, f_t, grid=1, mean_weight=1.0):
+    return _wkd(f_s, f_t, grid, mean_weight, unbiased=False)
+
+
+def wkd_cell_sum(f_s, f_t, grid=1, mean_weight=1.0):
+    return _wkd(f_s, f_t, grid, mean_weight, cell_mean=False)
+
+
 # ------------------------------------------------------------------------------------------- MMD
 
 def _sq(x, y):
@@ -243,6 +271,32 @@ def mmd_no_factor_two(x, y):
 
 def mmd_not_detached(x, y):
     return mmd_gauss(x, y, detach=False)
+
+
+def _nst(f_s, f_t, normalize=True, teacher_term=True, reduce=torch.mean):
+    """NST with switches: F.normalize over positions, (a.b)^2 kernels, per-image means reduced over the batch."""
+    f_s, f_t = f_s.reshape(f_s.shape[0], f_s.shape[1], -1), f_t.reshape(f_t.shape[0], f_t.shape[1], -1)
+    if normalize:
+        f_s, f_t = F.normalize(f_s, dim=2), F.normalize(f_t, dim=2)
+
+    def poly(a, b):
+        return (torch.bmm(a, b.transpose(1, 2)) ** 2).mean((1, 2))
+
+    per_image = poly(f_s, f_s) - 2 * poly(f_s, f_t) + (poly(f_t, f_t).detach() if teacher_term else 0.0)
+    return reduce(per_image)
+
+
+def nst_no_normalize(f_s, f_t):
+    return _nst(f_s, f_t, normalize=False)
+
+
+def nst_drops_teacher_term(f_s, f_t):
+    """NST's full_loss=False."""
+    return _nst(f_s, f_t, teacher_term=False)
+
+
+def nst_batch_sum(f_s, f_t):
+    return _nst(f_s, f_t, reduce=torch.sum)
 
 
 # ------------------------------------------------------------------------------------- Hinton KD
@@ -300,8 +354,45 @@ def cuturi_plan_cost(xs, xt, p=2.0, epsilon=0.1):
     return (plan * cost).sum()
 
 
+WKD_L = {"epsilon": 0.05, "value": "plan_cost", "n_iter": 10}
+
+
+def _wkd_flow(p, q, cost, lam, iters):
+    """Kernel-form Sinkhorn from u = 1 (rows p, columns q), ``iters`` iterations: the plan."""
+    kernel = torch.exp(-cost / lam).expand(len(p), -1, -1)
+    u = torch.ones_like(p).unsqueeze(2)
+    for _ in range(iters):
+        v = q.unsqueeze(2) / torch.bmm(kernel.transpose(1, 2), u)
+        u = p.unsqueeze(2) / torch.bmm(kernel, v)
+    return u * kernel * v.transpose(1, 2)
+
+
+def wkd_logit_10(logits_student, logits_teacher, temperature=1.0, cost_matrix=None):
+    p, q = (torch.softmax(z / temperature, dim=1) for z in (logits_student, logits_teacher))
+    return (_wkd_flow(p, q, cost_matrix, 0.05, 10) * cost_matrix).sum((1, 2)).mean()
+
+
+def wkd_logit_t2(logits_student, logits_teacher, temperature=1.0, cost_matrix=None):
+    return temperature ** 2 * wkd_logit_10(logits_student, logits_teacher, temperature, cost_matrix)
+
+
+def wkd_logit_teacher_rows(logits_student, logits_teacher, temperature=1.0, cost_matrix=None):
+    p, q = (torch.softmax(z / temperature, dim=1) for z in (logits_student, logits_teacher))
+    return (_wkd_flow(q, p, cost_matrix.T, 0.05, 10) * cost_matrix.T).sum((1, 2)).mean()
+
+
+def histogram_ot_eps(us, ut, temperature=1.0, cost=None):
+    p, q = (np.exp(z / temperature - np.log(np.exp(z / temperature).sum(1, keepdims=True))) for z in (us, ut))
+    total = 0.0
+    for a, b in zip(p, q):
+        plan = ot.sinkhorn(a, b, cost, 0.5, method="sinkhorn_log", numItermax=100_000, stopThr=1e-13)
+        total += float(np.sum(plan * cost) + 0.5 * np.sum(plan * np.log(plan / np.outer(a, b))))
+    return total / len(p)
+
+
 MMD_U = {"kernel": "gaussian", "bandwidth": "mean", "estimator": "unbiased"}
 MMD_V = {"kernel": "gaussian", "bandwidth": "mean", "estimator": "biased"}
+NST = {"kernel": "polynomial", "degree": 2, "offset": 0.0, "estimator": "biased", "normalize": "l2"}
 
 CASES = [
     # wrong implementations, with the diagnosis they should get
@@ -322,7 +413,7 @@ CASES = [
          bug="cdist(features_student, features_student) (the paper's code)"),
     Case("onehot_without_2", "joint_wasserstein", joint_onehot_no_two, False, "onehot_without_factor_2",
          bug="label cost 1[y != y']"),
-    Case("sinkhorn_plan_cost", "sinkhorn", sinkhorn_plan_cost, False, "plan_cost", bug="POT's sinkhorn2 value"),
+    Case("sinkhorn_plan_cost", "sinkhorn", sinkhorn_plan_cost, False, "value=plan_cost", bug="POT's sinkhorn2 value"),
     Case("divergence_not_debiased", "sinkhorn_divergence", divergence_not_debiased, False, "not_debiased",
          bug="entropic OT for the divergence"),
     Case("sliced_sum", "sliced_wasserstein", sliced_sum, False, "sum_over_projections", bug="sum over directions"),
@@ -338,6 +429,12 @@ CASES = [
          bug="no 1/2"),
     Case("class_gaussian_sum", "class_conditional_gaussian_wasserstein", ccgw_diag_sum, False, "weights=sum",
          params={"covariance": "diag"}, bug="sums the classes for 'uniform'"),
+    Case("wkd_mean_weight_4", "grid_gaussian_wasserstein", wkd_weight_4, False, "mean_weight=4",
+         params={"mean_weight": 1.0, "eps": 1e-5}, bug="WKD-F's CIFAR mean weight 4 where 1 is claimed"),
+    Case("wkd_biased_variance", "grid_gaussian_wasserstein", wkd_biased_var, False, "estimator=mle",
+         params={"eps": 1e-5}, bug="torch.var(unbiased=False) in WKD-F"),
+    Case("wkd_cell_sum", "grid_gaussian_wasserstein", wkd_cell_sum, False, "cell_sum",
+         params={"eps": 1e-5}, bug="WKD-F summed over the grid cells"),
     Case("biased_as_unbiased", "mmd", mmd_biased_claimed_unbiased, False, "estimator=biased", params=MMD_U,
          bug="V-statistic passed off as unbiased"),
     Case("unbiased_as_biased", "mmd", mmd_unbiased_claimed_biased, False, "estimator=unbiased", params=MMD_V,
@@ -346,6 +443,22 @@ CASES = [
          bug="exp(-d^2 / s^2)"),
     Case("bandwidth_not_detached", "mmd", mmd_not_detached, False, "gradient", params=MMD_V,
          bug="gradient through the bandwidth rule, detach claimed"),
+    Case("nst_no_normalize", "set_mmd", nst_no_normalize, False, "normalize=none", params=NST,
+         bug="NST without F.normalize"),
+    Case("nst_drops_teacher_term", "set_mmd", nst_drops_teacher_term, False, "drops_teacher_term", params=NST,
+         bug="NST's full_loss=False: the teacher-teacher kernel mean left out"),
+    Case("nst_batch_sum", "set_mmd", nst_batch_sum, False, "batch_sum", params=NST,
+         bug="per-image MMD^2 summed over the batch"),
+    Case("wkd_logit_unconverged", "histogram_ot", wkd_logit_10, False, "value=plan_cost, n_iter=10",
+         params={"epsilon": 0.05, "value": "plan_cost", "n_iter": None},
+         bug="WKD-L's 10 kernel Sinkhorn iterations where the converged plan cost is claimed"),
+    Case("wkd_logit_T2", "histogram_ot", wkd_logit_t2, False, "times_T2", params=WKD_L,
+         bug="T^2 times the plan cost (Hinton's factor carried over)"),
+    Case("wkd_logit_teacher_rows", "histogram_ot", wkd_logit_teacher_rows, False, "swapped", params=WKD_L,
+         bug="the teacher's histogram as the rows of the plan"),
+    Case("histogram_ot_eps_as_plan_cost", "histogram_ot", histogram_ot_eps, False, "value=ot_eps, n_iter=None",
+         params={"epsilon": 0.5, "value": "plan_cost", "n_iter": None},
+         bug="<P, C> + eps KL(P || pq^T) where the plan's cost is claimed"),
     Case("kd_missing_T2", "hinton_kd", kd_missing_t2, False, "missing_T2", bug="no T^2"),
     Case("kd_reverse_kl", "hinton_kd", kd_reverse, False, "direction=student_teacher",
          bug="KL(student || teacher) (the paper's code)"),
@@ -354,7 +467,7 @@ CASES = [
          "weights=sum", bug="classes summed, float32 weights, +1e-9 on the cost (the paper's code)"),
     Case("bures_commuting", "gaussian_wasserstein", bures_commuting, False, None,
          bug="cross term tr(S_s^1/2 S_t^1/2): right only for commuting covariances"),
-    Case("cuturi_plan_cost", "sinkhorn", cuturi_plan_cost, False, "plan_cost",
+    Case("cuturi_plan_cost", "sinkhorn", cuturi_plan_cost, False, "value=plan_cost",
          bug="<P_eps, C> of a torch Sinkhorn (a published Wasserstein-KD loss)"),
 ]
 

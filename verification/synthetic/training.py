@@ -123,7 +123,7 @@ def b3(cfg: dict, rng: np.random.Generator) -> dict:
         with torch.no_grad():
             ft_train = task.teacher(task.x_train)[1].double().numpy()
         sigma = float(np.median(pdist(ft_train)))
-        keys = [k for k, spec in METRICS.items() if spec.torch_path]
+        keys = [k for k, spec in METRICS.items() if spec.torch_path and spec.layout != "feature_maps"]
         runs = {}
         for key in keys:
             torch.manual_seed(seed + 1)

@@ -15,8 +15,10 @@ from .gaussian import (
     class_conditional_gaussian_wasserstein,
     gaussian_kl,
     gaussian_wasserstein,
+    grid_gaussian_wasserstein,
 )
-from .kernel import mmd
+from .histogram import histogram_ot
+from .kernel import mmd, set_mmd
 from .logit import hinton_kd
 from .sinkhorn import sinkhorn, sinkhorn_divergence
 from .wasserstein import class_conditional_wasserstein, joint_wasserstein, sliced_wasserstein, wasserstein
@@ -29,9 +31,12 @@ __all__ = [
     "evaluate",
     "gaussian_kl",
     "gaussian_wasserstein",
+    "grid_gaussian_wasserstein",
     "hinton_kd",
+    "histogram_ot",
     "joint_wasserstein",
     "mmd",
+    "set_mmd",
     "sinkhorn",
     "sinkhorn_divergence",
     "sliced_wasserstein",

@@ -8,7 +8,7 @@ import numpy as np
 
 from ...reference.kernel import bandwidth_from_rule, kernel_matrix
 from ...reference.wasserstein import cost_matrix
-from ._common import NotApplicable, _ref, other_choices, param
+from ._common import NotApplicable, _ref, other_choices, param, with_params
 
 _SHIFT_INVARIANT = ("gaussian", "laplacian")
 
@@ -106,4 +106,66 @@ mmd = {
     **{f"bandwidth={rule}": (f"bandwidth rule '{rule}'" + (" (the paper's code)" if rule == "mean" else
                                                            " (median heuristic)"), _other_rule(rule))
        for rule in ("mean", "median")},
+}
+
+
+# ------------------------------------------------------------------------------------ per-set MMD (NST)
+
+def _set_parts(ex):
+    """The ``mmd`` examples of the normalised set pairs, every parameter resolved."""
+    from ..tolerance import set_mmd_error_parts
+
+    return [part for part, _ in set_mmd_error_parts(ex)]
+
+
+def _drops_teacher_term(ex):
+    """The mean over sets of the MMD^2 without its teacher-teacher kernel mean (NST's full_loss=False)."""
+    total = 0.0
+    for part in _set_parts(ex):
+        kyy = _mmd_blocks(part)[1]
+        m = len(kyy)
+        if param("set_mmd", ex, "estimator") == "biased":
+            teacher = kyy.sum() / m**2
+        else:
+            teacher = (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+        total += _ref("mmd", part) - teacher
+    return total / len(ex.args[0])
+
+
+def _batch_sum(ex):
+    b = len(ex.args[0])
+    if b == 1:
+        raise NotApplicable
+    return b * _ref("set_mmd", ex)
+
+
+def _one_set(ex):
+    """The MMD^2 of the whole batch pooled into one set of B·n (resp. B·m) samples."""
+    xs, xt = ex.args
+    if len(xs) == 1:
+        raise NotApplicable
+    return _ref("set_mmd", ex, args=(xs.reshape(1, -1, *xs.shape[2:]), xt.reshape(1, -1, *xt.shape[2:])))
+
+
+def _polynomial(**changes):
+    """The polynomial-kernel metric with ``changes`` (not applicable to another kernel or at these values)."""
+    def fn(ex):
+        if param("set_mmd", ex, "kernel") != "polynomial":
+            raise NotApplicable
+        return with_params("set_mmd", **changes)(ex)
+    return fn
+
+
+set_mmd = {
+    **other_choices("set_mmd", "normalize", ("l2", "none"),
+                    {"l2": "each sample divided by its Euclidean norm (NST's F.normalize)",
+                     "none": "no normalisation of the samples"}.get),
+    **other_choices("set_mmd", "estimator", ("biased", "unbiased"),
+                    {"biased": "biased V-statistic (NST's code)", "unbiased": "unbiased U-statistic (i != j)"}.get),
+    "drops_teacher_term": ("teacher-teacher kernel mean left out (NST's full_loss=False; can be negative)",
+                           _drops_teacher_term),
+    "batch_sum": ("sum over the sets instead of the mean", _batch_sum),
+    "one_set": ("the whole batch pooled into one set of B·n samples", _one_set),
+    "offset=1": ("polynomial kernel (x.y + 1)^degree", _polynomial(offset=1.0)),
+    **{f"degree={q}": (f"polynomial kernel of degree {q}", _polynomial(degree=q)) for q in (1, 2, 3)},
 }

@@ -8,8 +8,12 @@ max C / ε exceeds :data:`MAX_RATIO`, the variant raises
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
+from ..._conventions import SinkhornNotConverged
+from ...registry import METRICS
 from ...reference.sinkhorn import solve_entropic
 from ...reference.wasserstein import cost_matrix
 from ._common import NotApplicable, _ref, as_metric, ignores_weights, not_applicable, param_or, root
@@ -37,10 +41,7 @@ def _entropic(xs, xt, a, b, p, epsilon, *, plan_cost=False, cost=None) -> float:
                          gap_rule=not plan_cost)
     if not sol.converged:
         raise NotApplicable
-    if not plan_cost:
-        return float(sol.dual)
-    plan = np.exp(la[:, None] + lb[None, :] + (sol.f[:, None] + sol.g[None, :] - c) / epsilon)
-    return float(np.sum(plan * c))
+    return float(sol.plan_cost if plan_cost else sol.dual)
 
 
 def sinkhorn_instead(eps: float, plan_cost: bool):
@@ -56,24 +57,40 @@ def _sinkhorn_kwargs(ex):
     return float(param_or(ex, "p", 2.0)), float(param_or(ex, "epsilon", 0.1))
 
 
-def entropic_variant(debiased: bool, plan_cost: bool = False, eps_map=lambda eps, p, cmax: eps,
+def entropic_variant(debiased: bool, plan_cost: bool | None = None, eps_map=lambda eps, p, cmax: eps,
                      cost_factor: float = 1.0):
     """Entropic OT (debiased or not) with the cost scaled by ``cost_factor`` and epsilon mapped by
-    ``eps_map(eps, p, max cost)``, returning the dual value or the plan's cost."""
+    ``eps_map(eps, p, max cost)``, returning the dual value or the plan's cost (None: as the example's
+    ``value``)."""
     def fn(ex):
         xs, xt = ex.args
         a, b = ex.kwargs.get("a"), ex.kwargs.get("b")
         p, eps = _sinkhorn_kwargs(ex)
         e = eps_map(eps, p, float(cost_matrix(xs, xt, p).max()))
+        plans = ex.kwargs.get("value") == "plan_cost" if plan_cost is None else plan_cost
 
         def ot(u, v, wu, wv):
-            return _entropic(u, v, wu, wv, p, e, plan_cost=plan_cost, cost=cost_factor * cost_matrix(u, v, p))
+            return _entropic(u, v, wu, wv, p, e, plan_cost=plans, cost=cost_factor * cost_matrix(u, v, p))
 
         value = ot(xs, xt, a, b)
         if debiased:
             value -= 0.5 * ot(xs, xs, a, a) + 0.5 * ot(xt, xt, b, b)
         return value
     return fn
+
+
+def _converged(key: str, ex, **changes) -> float:
+    """The reference with ``changes``, solved to :data:`TOL` / :data:`PLAN_TOL` (not applicable when the
+    changes are no change, or the solve does not converge)."""
+    if all(ex.kwargs.get(k, METRICS[key].params[k].default) == v for k, v in changes.items()):
+        raise NotApplicable
+    value = changes.get("value", ex.kwargs.get("value", "ot_eps"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SinkhornNotConverged)
+        try:
+            return _ref(key, ex, max_iter=MAX_ITER, tol=PLAN_TOL if value == "plan_cost" else TOL, **changes)
+        except SinkhornNotConverged:
+            raise NotApplicable from None
 
 
 def _entropy(w, n) -> float:
@@ -90,8 +107,6 @@ def _entropy_regulariser(ex):
 
 def _sinkhorn_common(key: str, debiased: bool) -> dict:
     return {
-        "plan_cost": ("<plan, C> of the entropic plan, without the entropy term (POT's sinkhorn2)",
-                      entropic_variant(debiased, plan_cost=True)),
         "half_cost": ("cost ||x - y||^2 / 2 with the same epsilon (GeomLoss's p = 2 convention)",
                       entropic_variant(debiased, cost_factor=0.5)),
         "epsilon=blur^p": ("epsilon read as GeomLoss's blur: epsilon^p used", entropic_variant(
@@ -106,6 +121,10 @@ def _sinkhorn_common(key: str, debiased: bool) -> dict:
 
 
 sinkhorn = {
+    "value=plan_cost": ("<plan, C> of the entropic plan, without the entropy term (POT's sinkhorn2, Cuturi's "
+                        "Sinkhorn distance)", lambda ex: _converged("sinkhorn", ex, value="plan_cost")),
+    "value=ot_eps": ("OT_eps = <plan, C> + eps KL(plan || a b^T) instead of the plan's cost",
+                     lambda ex: _converged("sinkhorn", ex, value="ot_eps")),
     **_sinkhorn_common("sinkhorn", False),
     "debiased": ("the debiased Sinkhorn divergence instead of entropic OT", as_metric("sinkhorn_divergence")),
     "entropy_regulariser": ("regulariser -eps H(plan) instead of eps KL(plan || a b^T) (shifts by eps (H(a) + H(b)))",
@@ -113,6 +132,8 @@ sinkhorn = {
 }
 
 sinkhorn_divergence = {
+    "plan_cost": ("<plan, C> of the entropic plans, without the entropy terms (POT's sinkhorn2)",
+                  entropic_variant(True, plan_cost=True)),
     **_sinkhorn_common("sinkhorn_divergence", True),
     "not_debiased": ("plain entropic OT (not debiased)", as_metric("sinkhorn")),
 }
