@@ -345,7 +345,7 @@ def test_unconverged_upper_bound_check_catches_a_dual_value(monkeypatch):
     sinkhorn_module = sys.modules["kd2m_ref.reference.sinkhorn"]
     real = sinkhorn_module.solve_entropic
     monkeypatch.setattr(sinkhorn_module, "solve_entropic",
-                        lambda *args: dataclasses.replace(real(*args), primal=real(*args).dual))
+                        lambda *args, **kw: dataclasses.replace(real(*args, **kw), primal=real(*args, **kw).dual))
     with pytest.raises(AssertionError):
         check_unconverged_upper_bound(xs, xt, 2.0, 1e-3, 3)
 

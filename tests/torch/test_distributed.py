@@ -147,7 +147,10 @@ def _problem(key: str, seed: int = 0):
 def _gradients(key, student, x, ft, lt, labels, sync):
     x = x.clone().requires_grad_(True)
     out = student(x)
-    value = KD2MLoss(key, weight=1.0, sync=sync, **DEMO_PARAMS.get(key, {}))(out, ft, labels, out, lt)
+    feats_s, feats_t = out, ft
+    if METRICS[key].layout == "feature_maps":  # each row a 1-channel 2 x 2 map: the shards split images
+        feats_s, feats_t = out.reshape(-1, 1, 2, 2), ft.reshape(-1, 1, 2, 2)
+    value = KD2MLoss(key, weight=1.0, sync=sync, **DEMO_PARAMS.get(key, {}))(feats_s, feats_t, labels, out, lt)
     value.backward()
     return value, x.grad
 
