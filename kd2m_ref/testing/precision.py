@@ -54,8 +54,8 @@ CONSTANTS = {
     "sliced_wasserstein": (2.0, 0.0), "sinkhorn": (4.0, 0.0), "sinkhorn_divergence": (4.0, 0.0),
     "gaussian_wasserstein": (32.0, 4.0), "class_conditional_gaussian_wasserstein": (32.0, 4.0),
     "grid_gaussian_wasserstein": (2.0, 0.25),
-    "gaussian_kl": (8.0, 0.0), "class_conditional_gaussian_kl": (16.0, 0.0),
-    "mmd": (8.0, 1.0), "set_mmd": (8.0, 1.0), "hinton_kd": (2.0, 0.0), "histogram_ot": (2.0, 0.0),
+    "gaussian_kl": (16.0, 0.0), "class_conditional_gaussian_kl": (16.0, 0.0),
+    "mmd": (8.0, 1.0), "set_mmd": (8.0, 1.0), "hinton_kd": (2.0, 0.0), "histogram_ot": (0.5, 0.0),
 }
 MARGIN = 8.0
 SOLVER_ALLOWANCE = 1e-6
