@@ -59,8 +59,8 @@ class MetricSpec:
 
     @property
     def layout(self) -> str:
-        """What the two inputs are: "features" (n, d) clouds, "logits" (B, K), or "feature_maps" (B, n, ...)
-        batches of sets / (B, C, H, W) maps (``needs``)."""
+        """The kind of the two inputs, from ``needs``: "features" ((n, d) clouds), "logits" ((B, K)) or
+        "feature_maps" ((B, n, ...) batches of sets, (B, C, H, W) maps)."""
         return next((n for n in ("logits", "feature_maps") if n in self.needs), "features")
 
     @property

@@ -48,7 +48,7 @@ def _row(cost, a, b, epsilon, n_iter, value):
 def histogram_ot(logits_student, logits_teacher, *, cost=None, inputs="logits", temperature=1.0, epsilon=0.1,
                  value="ot_eps", n_iter=None, max_iter=None, tol=None):
     """Batch mean of entropic OT between the class histograms (``epsilon > 0`` only); parameters as
-    :func:`kd2m_ref.reference.histogram.histogram_ot` (``max_iter`` and ``tol`` are the reference's
+    :func:`kd2m_ref.reference.histogram_ot` (``max_iter`` and ``tol`` are the reference's
     solver settings, not used here)."""
     if not epsilon > 0:
         raise ValueError("the oracle computes entropic OT only (epsilon > 0)")

@@ -163,7 +163,7 @@ def grid_gaussian_wasserstein(xs, xt, *, grid=1, mean_weight: float = 1.0, covar
 
     ``xs``, ``xt``: (B, C, H, W) feature maps; the pixels of cell k of image b are the samples of a
     C-dimensional Gaussian. ``grid``: g (g x g cells) or (gh, gw), cells with adaptive-pooling
-    boundaries (see :func:`kd2m_ref._conventions.grid_cells`). Defaults as WKD-F: diagonal Gaussians,
+    boundaries (see ``kd2m_ref._conventions.grid_cells``). Defaults as WKD-F: diagonal Gaussians,
     unbiased variances (1/(n-1) over a cell's n pixels), ``eps`` = 1e-5, ``mean_weight`` w = 1 (the
     published configurations use 2 to 4); ``covariance="full"`` takes the full Bures term per cell.
 

@@ -177,13 +177,13 @@ def set_mmd(xs, xt, *, kernel: str = "polynomial", bandwidth: float | str = "mea
         \frac1B\sum_{b=1}^B \widehat{\mathrm{MMD}}^2\big(\{\hat x_{bi}\}_{i\le n}, \{\hat y_{bj}\}_{j\le m}\big),
         \qquad \hat x = x / \|x\|_2
 
-    ``xs`` (B, n, *sample_shape) and ``xt`` (B, m, *sample_shape): B sets of n (resp. m) samples, the
+    ``xs`` ``(B, n, *sample_shape)`` and ``xt`` ``(B, m, *sample_shape)``: B sets of n (resp. m) samples, the
     trailing dimensions flattened into d features. A (B, C, H, W) feature map is B sets of C channel maps
     in R^{H·W} (Neural Style Transfer distillation, NST); a (B, n, d) array is B sets of n points. n != m
     (student and teacher channel counts) is allowed; B and d must agree.
 
     ``normalize="l2"`` (default, NST) divides each sample by its Euclidean norm (a zero sample stays zero;
-    see :func:`normalize_samples`), ``"none"`` keeps it. The per-set MMD^2 is :func:`mmd` with its
+    see ``normalize_samples``), ``"none"`` keeps it. The per-set MMD^2 is :func:`mmd` with its
     parameters; a bandwidth rule is evaluated per set, on the normalised samples. The defaults are NST's:
     the polynomial kernel :math:`(x^\top y)^2` (``degree=2``, ``offset=0``) and the biased V-statistic,
     so with (B, C, H, W) maps the value is the published ``k_tt.mean() + k_ss.mean() - 2 k_st.mean()``

@@ -214,7 +214,7 @@ def mmd_example(draw, small: bool = False):
 
 @st.composite
 def sample_sets(draw, b: int, n: int, m: int, sample_shape: tuple):
-    """(xs, xt) of shapes (b, n, *sample_shape) and (b, m, *sample_shape); when n = m each set pair is
+    """(xs, xt) of shapes ``(b, n, *sample_shape)`` and ``(b, m, *sample_shape)``; when n = m each set pair is
     independent, identical, row-permuted, perturbed, or its rows scaled by powers of two (equal after
     normalisation)."""
     d = int(np.prod(sample_shape))
@@ -238,7 +238,7 @@ def set_mmd_example(draw, small: bool = False):
     ``small=True``: n, m <= 4, d <= 4, and, as in :func:`mmd_example`, only examples that float64
     resolves to 1e-12 relative: every set's measures equal after normalisation (V = 0 exactly), or the mean
     kernel mass, normalisation included (:func:`kd2m_ref.testing.tolerance.set_mmd_error_parts`), at most
-    1e3 x |value|.
+    1e3 x ``|value|``.
     """
     from hypothesis import assume
 

@@ -102,7 +102,7 @@ def set_mmd_error_parts(example) -> list:
     squares and the square root of the norm, the two divisions), an input perturbation of that size on both
     sides: it moves a linear or polynomial kernel by (d + 6)u times its error mass, and a shift-invariant
     kernel (and a bandwidth rule) by up to (d + 6)u R / s per entry (R the sum of the largest sample norms
-    of the two sets, s the bandwidth): a distance errs by (d/2 + 3)u (|x| + |y|), and the kernel's
+    of the two sets, s the bandwidth): a distance errs by (d/2 + 3)u (``|x| + |y|``), and the kernel's
     derivative in the distance is at most 1/s."""
     from ..reference.kernel import bandwidth_from_rule, set_inputs
     from ..registry import METRICS

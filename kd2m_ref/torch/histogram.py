@@ -52,7 +52,7 @@ def histogram_ot(logits_student, logits_teacher, *, cost=None, inputs: str = "lo
                  tol: float = 1e-9) -> torch.Tensor:
     r"""Batch mean of OT between the class histograms of the rows of ``logits_student`` (student, rows of the
     plan) and ``logits_teacher`` (teacher), with a class cost; see
-    :func:`kd2m_ref.reference.histogram.histogram_ot`."""
+    :func:`kd2m_ref.reference.histogram_ot`."""
     check_histogram_ot_params(cost, inputs, temperature, epsilon, value, n_iter, max_iter, tol)
     check_logits(check_tensor(logits_student, "logits_student"), "logits_student")
     check_logits(check_tensor(logits_teacher, "logits_teacher"), "logits_teacher", like=logits_student)
