@@ -123,7 +123,12 @@ def test_converged_values_are_ordered(ex):
     if not eps > 0:
         return
     base = {**ex.kwargs, "n_iter": None, "tol": 1e-12}
-    values = {v: histogram_ot(*ex.args, **{**base, "value": v}) for v in ("ot_eps", "plan_cost", "dual")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", R.SinkhornNotConverged)
+        try:
+            values = {v: histogram_ot(*ex.args, **{**base, "value": v}) for v in ("ot_eps", "plan_cost", "dual")}
+        except R.SinkhornNotConverged:  # nearly equal histograms at small eps: the budget may not suffice
+            return
     exact = histogram_ot(*ex.args, **{**base, "epsilon": 0.0, "value": "ot_eps", "n_iter": None})
     tol = _atol(ex) + 1e-9 * max(float(np.max(ex.kwargs["cost"])), 1e-2)
     assert exact <= values["plan_cost"] + tol
