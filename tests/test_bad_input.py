@@ -293,15 +293,6 @@ GRID_CASES = [
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("name, make, message", GRID_CASES, ids=[c[0] for c in GRID_CASES])
-def test_grid_gaussian_wasserstein_bad_input(name, make, message, backend):
-    """Feature maps: a ValueError naming the argument, the same in every layer."""
-    args, kwargs = make()
-    with pytest.raises(ValueError, match=message):
-        call("grid_gaussian_wasserstein", backend, args, kwargs)
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_grid_gaussian_wasserstein_valid_edge_cases(backend):
     """One-pixel cells are valid with estimator='mle' (variance 0), a grid pair and list are accepted,
     and a NumPy array into the torch layer names the argument."""
@@ -343,13 +334,18 @@ SET_CASES = [
 ]
 
 
+FEATURE_MAP_CASES = ([("grid_gaussian_wasserstein", *c) for c in GRID_CASES]
+                     + [("set_mmd", *c) for c in SET_CASES])
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("name, make, message", SET_CASES, ids=[c[0] for c in SET_CASES])
-def test_set_mmd_bad_input(name, make, message, backend):
-    """Batches of sets: a ValueError naming the argument, the same in every layer."""
+@pytest.mark.parametrize("key, name, make, message", FEATURE_MAP_CASES,
+                         ids=[f"{c[0]}-{c[1]}" for c in FEATURE_MAP_CASES])
+def test_feature_map_bad_input(key, name, make, message, backend):
+    """Feature maps and batches of sets: a ValueError naming the argument, the same in every layer."""
     args, kwargs = make()
     with pytest.raises(ValueError, match=message):
-        call("set_mmd", backend, args, kwargs)
+        call(key, backend, args, kwargs)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

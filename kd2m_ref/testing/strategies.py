@@ -176,6 +176,18 @@ def _same_measure(xs, xt) -> bool:
 
 
 @st.composite
+def kernel_params(draw, kernel: str):
+    """The parameters of ``kernel`` an MMD call draws: a bandwidth (number or rule) and whether it is
+    detached for the shift-invariant kernels, degree and offset for the polynomial one."""
+    if kernel in ("gaussian", "laplacian"):
+        return {"bandwidth": draw(st.sampled_from(["mean", "median", 0.5, 2.0])),
+                "detach_bandwidth": draw(st.booleans())}
+    if kernel == "polynomial":
+        return {"degree": draw(st.integers(1, 3)), "offset": draw(st.sampled_from([0.0, 1.0]))}
+    return {}
+
+
+@st.composite
 def mmd_example(draw, small: bool = False):
     """Inputs of ``mmd``: paired or independent clouds, a kernel, a bandwidth (number or rule), an estimator.
 
@@ -197,12 +209,7 @@ def mmd_example(draw, small: bool = False):
     else:
         xs, xt = draw(point_cloud(n, d)), draw(point_cloud(draw(st.integers(low, high)), d))
     kwargs = {"kernel": kernel, "estimator": estimator}
-    if kernel in ("gaussian", "laplacian"):
-        kwargs["bandwidth"] = draw(st.sampled_from(["mean", "median", 0.5, 2.0]))
-        kwargs["detach_bandwidth"] = draw(st.booleans())
-    if kernel == "polynomial":
-        kwargs["degree"] = draw(st.integers(1, 3))
-        kwargs["offset"] = draw(st.sampled_from([0.0, 1.0]))
+    kwargs.update(draw(kernel_params(kernel)))
     if small:
         from ..reference.kernel import mmd_condition
 
@@ -253,12 +260,7 @@ def set_mmd_example(draw, small: bool = False):
         sample_shape = (draw(st.integers(1, 2)), draw(st.integers(1, 2 if small else 4)))
     xs, xt = draw(sample_sets(b, n, m, sample_shape))
     kwargs = {"kernel": kernel, "estimator": estimator, "normalize": draw(st.sampled_from(["l2", "none"]))}
-    if kernel in ("gaussian", "laplacian"):
-        kwargs["bandwidth"] = draw(st.sampled_from(["mean", "median", 0.5, 2.0]))
-        kwargs["detach_bandwidth"] = draw(st.booleans())
-    if kernel == "polynomial":
-        kwargs["degree"] = draw(st.integers(1, 3))
-        kwargs["offset"] = draw(st.sampled_from([0.0, 1.0]))
+    kwargs.update(draw(kernel_params(kernel)))
     if small:
         from ..reference.kernel import mmd_condition, set_inputs, set_mmd
         from .tolerance import set_mmd_error_parts
