@@ -16,9 +16,9 @@ __all__ = [
 
 from .kernel import mmd, set_mmd  # noqa: E402
 from .logit import hinton_kd  # noqa: E402
-from .loss import KD2MLoss, KD2MTerms  # noqa: E402
+from .loss import KD2MLoss, KD2MTerms, calibrate_weight  # noqa: E402
 
-__all__ += ["KD2MLoss", "KD2MTerms", "hinton_kd", "mmd", "set_mmd"]
+__all__ += ["KD2MLoss", "KD2MTerms", "calibrate_weight", "hinton_kd", "mmd", "set_mmd"]
 
 from .gaussian import (  # noqa: E402
     class_conditional_gaussian_kl,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..registry import METRICS
-from .loss import KD2MLoss
+from .loss import KD2MLoss, calibrate_weight
 from .wasserstein import wasserstein
 
 
@@ -122,10 +122,12 @@ def distill(metric: str, *, steps: int = 40, batch_size: int = 48, weight: float
     class-stratified minibatches of ``batch_size``, seeded) and measure it before and after on held-out data.
 
     ``weight=None`` picks :math:`\lambda` so that the distillation term starts at ``balance`` times the
-    cross-entropy on the first minibatch (the distances differ in scale by orders of magnitude; a
-    fixed :math:`\lambda` would let cross-entropy drive the features for some and not for others).
+    cross-entropy on the first minibatch, by :func:`kd2m_ref.torch.calibrate_weight` with ``rho=balance``
+    (weight 1 if that distance is 0). The distances differ in scale by orders of magnitude: a fixed
+    :math:`\lambda` would let cross-entropy drive the features for some and not for others.
     ``metric_params`` are added to :data:`DEMO_PARAMS` for the key.
 
+    >>> from kd2m_ref.torch.examples import distill
     >>> run = distill("mmd", steps=5)
     >>> len(run.total_loss)
     5
@@ -150,7 +152,8 @@ def distill(metric: str, *, steps: int = 40, batch_size: int = 48, weight: float
             with torch.no_grad():
                 ce0 = torch.nn.functional.cross_entropy(logits_s, y)
                 d0 = loss.distance(feats_s, feats_t, y, logits_s, logits_t)
-            loss.weight = float(balance * ce0 / d0) if d0 > 0 else 1.0
+            # lambda = balance * CE0 / D0 on this batch; D0 = 0 (the student already matches): weight 1
+            loss.weight = calibrate_weight(ce0, d0, rho=balance, zero_distance=1.0)
             run.weight = loss.weight
         terms = loss.total(logits_s, y, feats_s, feats_t, logits_t)
         optimizer.zero_grad()

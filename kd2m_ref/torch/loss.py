@@ -8,12 +8,14 @@ names torch callables by dotted path, so there is no import cycle). A metric who
 from __future__ import annotations
 
 import inspect
+import math
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._conventions import check_params, check_positive
+from .._conventions import check_number, check_params, check_positive
 from ..registry import METRICS
 from .distributed import all_gather_rows, check_sync
 
@@ -36,6 +38,96 @@ def _at_least_float32(*tensors):
     return [t if t is None or not t.is_floating_point() else t.to(dtype) for t in tensors]
 
 
+def _calibration_values(values, name: str) -> list[float]:
+    """``values`` (a number, a 0-d tensor, or a sequence / 1-d tensor or array of them) as a list of floats,
+    each finite and >= 0; a ``ValueError`` naming ``name`` otherwise."""
+    if isinstance(values, (torch.Tensor, np.ndarray)):
+        if values.ndim > 1:
+            raise ValueError(f"{name} must be a number or a 1-d sequence of numbers; got shape {tuple(values.shape)}")
+        values = values.reshape(-1)
+        values = values.detach().cpu().tolist() if isinstance(values, torch.Tensor) else values.tolist()
+    elif isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        values = [values]  # one number or 0-d tensor: one batch
+    values = list(values)
+    if len(values) == 0:
+        raise ValueError(f"{name} is empty: give the value of at least one batch")
+    out = []
+    for i, value in enumerate(values):
+        if isinstance(value, torch.Tensor):
+            if value.numel() != 1:
+                raise ValueError(f"{name}[{i}] must be a number or a 0-d tensor; got a tensor of shape "
+                                 f"{tuple(value.shape)} (pass one value per batch)")
+            value = value.detach().reshape(()).item()
+        value = check_number(value, f"{name}[{i}]")
+        if not math.isfinite(value):
+            raise ValueError(f"{name}[{i}] is {value}: every value must be finite (a NaN or inf at "
+                             "initialisation means the model or the distance is broken, not a scale)")
+        if value < 0:
+            hint = (" (an unbiased estimator, e.g. mmd with estimator='unbiased', can go below 0 when the "
+                    "student is already close to the teacher: calibrate with the biased one)"
+                    if name == "distances" else "")
+            raise ValueError(f"{name}[{i}] = {value!r} is negative: every value must be >= 0{hint}")
+        out.append(value)
+    return out
+
+
+def calibrate_weight(cross_entropies, distances, rho: float = 1.0, *, zero_distance="raise") -> float:
+    r"""The weight :math:`\lambda=\rho\,\overline{\mathrm{CE}}_0/\overline D_0` of the distillation term.
+
+    :math:`\overline{\mathrm{CE}}_0` and :math:`\overline D_0` are the means of the cross-entropy and of
+    the unweighted distance (:meth:`KD2MLoss.distance`) over the first few batches, measured at the
+    student's initialisation. With this weight the distillation term starts at ``rho`` times the
+    cross-entropy, whatever the scale of the distance (a squared W2 of 512-d features and an MMD² <= 2
+    differ by orders of magnitude, so one fixed :math:`\lambda` suits no two keys).
+
+    Parameters
+    ----------
+    cross_entropies, distances : list of float
+        One value per batch, in the same order and of the same length: a list or tuple of numbers or
+        0-d tensors, or a 1-d tensor or array (a single number or 0-d tensor counts as one batch).
+        Every value must be finite and >= 0.
+    rho : float
+        :math:`\rho > 0`, the ratio of the two terms at initialisation (1: they start equal).
+    zero_distance : ``"raise"`` or float
+        What to do when every distance is 0 (the student already matches the teacher, so no ratio
+        exists): ``"raise"`` (default) raises a ``ValueError``; a number ``>= 0`` is returned as the weight.
+
+    Returns
+    -------
+    float
+        :math:`\lambda`, computed in float64 from the float64 means (``numpy.mean``).
+
+    Examples
+    --------
+    >>> from kd2m_ref.torch import calibrate_weight
+    >>> calibrate_weight([2.3, 2.2], [40.0, 50.0], rho=1.0)  # (2.3 + 2.2) / (40 + 50)
+    0.05
+    >>> import torch
+    >>> calibrate_weight(torch.tensor(2.0), torch.tensor(0.5), rho=3.0)  # one batch, 0-d tensors
+    12.0
+    """
+    rho = check_number(rho, "rho")
+    if not (math.isfinite(rho) and rho > 0):
+        raise ValueError(f"rho must be a finite positive number; got {rho!r}")
+    if not (isinstance(zero_distance, str) and zero_distance == "raise"):
+        if isinstance(zero_distance, str):
+            raise ValueError(f"zero_distance must be 'raise' or a number >= 0; got {zero_distance!r}")
+        zero_distance = check_positive(zero_distance, "zero_distance", strict=False)
+    ce = _calibration_values(cross_entropies, "cross_entropies")
+    dist = _calibration_values(distances, "distances")
+    if len(ce) != len(dist):
+        raise ValueError(f"cross_entropies and distances must have one value per batch each; got {len(ce)} "
+                         f"and {len(dist)} values")
+    mean_ce, mean_d = float(np.mean(ce)), float(np.mean(dist))
+    if mean_d == 0:
+        if zero_distance == "raise":
+            raise ValueError(f"distances are all 0 over the {len(dist)} calibration batch(es): the student "
+                             "already matches the teacher, so rho * CE0 / D0 does not exist; calibrate "
+                             "before copying teacher weights into the student, or pass zero_distance=<weight>")
+        return zero_distance
+    return rho * mean_ce / mean_d
+
+
 class KD2MLoss(torch.nn.Module):
     r"""Distillation term :math:`\lambda\,D(\text{student}, \text{teacher})` for a registry metric.
 
@@ -45,7 +137,8 @@ class KD2MLoss(torch.nn.Module):
         A key of :data:`kd2m_ref.registry.METRICS` (``"wasserstein"``, ``"mmd"``, ``"hinton_kd"``, ...).
     weight : float
         :math:`\lambda`, the factor of the distance (the paper's code uses ``1e-4`` with ResNet
-        features; no default, since the right scale depends on the features).
+        features; no default, since the right scale depends on the features). :func:`calibrate_weight`
+        sets it from the first batches: :math:`\lambda=\rho\,\overline{\mathrm{CE}}_0/\overline D_0`.
     detach_teacher : bool
         Detach the teacher's features and logits, so no gradient reaches the teacher (default True).
     sync : str
@@ -168,4 +261,4 @@ class KD2MLoss(torch.nn.Module):
         return KD2MTerms(ce_weight * ce + distill, ce, distill)
 
 
-__all__ = ["KD2MLoss", "KD2MTerms"]
+__all__ = ["KD2MLoss", "KD2MTerms", "calibrate_weight"]

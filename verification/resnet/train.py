@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from kd2m_ref.torch import KD2MLoss
+from kd2m_ref.torch import calibrate_weight as lambda_rule
 
 from .data import ImageData, augment, normalise
 from .models import ResNet
@@ -122,7 +123,8 @@ def _batch(data: ImageData, idx, gen, device):
 def calibrate_weight(student: ResNet, teacher: ResNet, loss: KD2MLoss, data: ImageData, recipe: Recipe,
                      seed: int, rho: float, device="cpu") -> dict:
     r""":math:`\lambda=\rho\,\overline{\mathrm{CE}}_0/\overline D_0` on the first batches of epoch 0
-    (a copy of the student in train mode, so its BatchNorm statistics are untouched)."""
+    (a copy of the student in train mode, so its BatchNorm statistics are untouched), by
+    :func:`kd2m_ref.torch.calibrate_weight`; weight 0 when every distance is 0."""
     if recipe.fixed_lambda is not None:
         return {"rule": "lambda = rho * fixed_lambda (the paper's recipe)", "rho": rho,
                 "fixed_lambda": recipe.fixed_lambda, "weight": rho * recipe.fixed_lambda}
@@ -139,7 +141,7 @@ def calibrate_weight(student: ResNet, teacher: ResNet, loss: KD2MLoss, data: Ima
             ce.append(float(F.cross_entropy(ls, y)))
             dist.append(float(loss.distance(fs, ft, y, ls, lt)))
     ce0, d0 = float(np.mean(ce)), float(np.mean(dist))
-    weight = rho * ce0 / d0 if d0 > 0 else 0.0
+    weight = lambda_rule(ce, dist, rho=rho, zero_distance=0.0)  # D0 = 0: weight 0, the run is CE only
     return {"rule": "lambda = rho * mean CE / mean D over the first calibration batches at initialisation",
             "rho": rho, "ce0": ce0, "d0": d0, "batches": len(ce), "weight": weight}
 

@@ -79,10 +79,11 @@ def _log(record: dict, step: int, evaluation: dict) -> None:
 
 def calibrated_weight(key: str, params: dict, student, teacher, batches, rho: float = RHO) -> dict:
     r""":math:`\lambda=\rho\,\overline{\mathrm{CE}}/\overline D` over ``batches`` (pairs ``(x, y)``) for the
-    student at its current (initial) parameters; returns ``lambda``, the mean CE and the mean D."""
+    student at its current (initial) parameters (:func:`kd2m_ref.torch.calibrate_weight`; a distance of 0
+    raises); returns ``lambda``, the mean CE and the mean D."""
     import torch
 
-    from kd2m_ref.torch import KD2MLoss
+    from kd2m_ref.torch import KD2MLoss, calibrate_weight
 
     probe = KD2MLoss(key, weight=1.0, **params)
     ce, dist = [], []
@@ -92,10 +93,11 @@ def calibrated_weight(key: str, params: dict, student, teacher, batches, rho: fl
             logits_t, ft = teacher(x)
             ce.append(float(torch.nn.functional.cross_entropy(logits_s, y)))
             dist.append(float(probe.distance(fs, ft, y, logits_s, logits_t)))
-    mean_ce, mean_d = float(np.mean(ce)), float(np.mean(dist))
-    if not mean_d > 0:
-        raise ValueError(f"{key}: the distance is {mean_d} at initialisation; lambda cannot be calibrated")
-    return {"lambda": rho * mean_ce / mean_d, "rho": rho, "mean_ce": mean_ce, "mean_distance": mean_d}
+    try:  # a distance of 0 at initialisation (or a bad value) raises: no lambda for this key
+        lam = calibrate_weight(ce, dist, rho=rho, zero_distance="raise")
+    except ValueError as error:
+        raise ValueError(f"{key}: {error}") from None
+    return {"lambda": lam, "rho": rho, "mean_ce": float(np.mean(ce)), "mean_distance": float(np.mean(dist))}
 
 
 def objective(loss, student, teacher, x, y):
