@@ -40,7 +40,24 @@ SINGULAR_HINT = ("the KL divergence between Gaussians needs nonsingular covarian
 
 class SinkhornNotConverged(RuntimeWarning):
     """Sinkhorn reached ``max_iter`` before converging; the value returned is then an upper bound of the
-    entropic OT cost, the cost of a feasible plan (see :mod:`kd2m_ref.reference.sinkhorn`)."""
+    entropic OT cost, the cost of a feasible plan (see :mod:`kd2m_ref.reference.sinkhorn`).
+
+    Examples
+    --------
+    Turn the warning into an error while testing, so an unconverged value cannot pass unnoticed:
+
+    >>> import warnings
+    >>> import numpy as np
+    >>> from kd2m_ref.reference import SinkhornNotConverged, sinkhorn
+    >>> xs, xt = np.array([[0.0], [1.0]]), np.array([[1.0], [2.0]])
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", SinkhornNotConverged)
+    ...     try:
+    ...         sinkhorn(xs, xt, epsilon=0.5, max_iter=2)
+    ...     except SinkhornNotConverged as warning:
+    ...         print("max_iter=2" in str(warning))
+    True
+    """
 
 
 # ------------------------------------------------------------------------------- scalar parameters

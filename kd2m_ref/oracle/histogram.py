@@ -49,7 +49,18 @@ def histogram_ot(logits_student, logits_teacher, *, cost=None, inputs="logits", 
                  value="ot_eps", n_iter=None, max_iter=None, tol=None):
     """Batch mean of entropic OT between the class histograms (``epsilon > 0`` only); parameters as
     :func:`kd2m_ref.reference.histogram_ot` (``max_iter`` and ``tol`` are the reference's
-    solver settings, not used here)."""
+    solver settings, not used here).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref.oracle import histogram_ot
+    >>> p_s, p_t = np.array([[1.0, 1.0]]), np.array([[1.0, 3.0]])
+    >>> value = histogram_ot(p_s, p_t, inputs="probabilities", epsilon=0.5,
+    ...                      n_iter=10, value="plan_cost")
+    >>> round(float(value), 4)
+    0.2668
+    """
     if not epsilon > 0:
         raise ValueError("the oracle computes entropic OT only (epsilon > 0)")
     with mp.workdps(DPS):

@@ -42,7 +42,16 @@ def _same_measure(xs, xt) -> bool:
 
 def mmd(xs, xt, *, kernel="gaussian", bandwidth="mean", estimator="biased", degree=2, offset=1.0,
         detach_bandwidth=True):
-    r"""MMD^2 (V- or U-statistic) at ``DPS`` digits, same conventions as :func:`kd2m_ref.reference.mmd`."""
+    r"""MMD^2 (V- or U-statistic) at ``DPS`` digits, same conventions as :func:`kd2m_ref.reference.mmd`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref.oracle import mmd
+    >>> xs, xt = np.array([[0.0], [2.0]]), np.array([[1.0], [3.0]])
+    >>> float(mmd(xs, xt, kernel="linear")), round(float(mmd(xs, xt)), 4)
+    (1.0, 0.1729)
+    """
     if estimator == "biased" and _same_measure(xs, xt):
         return mp.mpf(0)  # exact: the V-statistic is the MMD of the two discrete measures
     with mp.workdps(DPS):
@@ -83,7 +92,17 @@ def set_mmd(xs, xt, *, kernel="polynomial", bandwidth="mean", estimator="biased"
             normalize="l2", detach_bandwidth=True):
     r"""Mean over the sets of the per-set MMD^2 at ``DPS`` digits, samples normalised in mpmath; same
     conventions as :func:`kd2m_ref.reference.set_mmd`. A set whose student and teacher rows form the same
-    measure gives exactly 0 (V-statistic)."""
+    measure gives exactly 0 (V-statistic).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref.oracle import set_mmd
+    >>> xs = np.array([[[1.0, 0.0]], [[0.0, 3.0]]])
+    >>> xt = np.array([[[0.0, 2.0]], [[0.0, 1.0]]])
+    >>> float(set_mmd(xs, xt))
+    1.0
+    """
     xs, xt = np.asarray(xs, np.float64), np.asarray(xt, np.float64)
     xs, xt = xs.reshape(len(xs), xs.shape[1], -1), xt.reshape(len(xt), xt.shape[1], -1)
     with mp.workdps(DPS):

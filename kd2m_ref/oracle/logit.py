@@ -31,7 +31,19 @@ def _log_softmax(row, t):
 
 def hinton_kd(logits_student, logits_teacher, *, temperature=1.0, direction="teacher_student"):
     r""":math:`T^2\frac1B\sum_b\mathrm{KL}(p_b\|q_b)` at ``DPS`` digits, straight from
-    :math:`\sum_c p_c(\log p_c-\log q_c)`; ``direction`` as in :func:`kd2m_ref.reference.hinton_kd`."""
+    :math:`\sum_c p_c(\log p_c-\log q_c)`; ``direction`` as in :func:`kd2m_ref.reference.hinton_kd`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref.oracle import hinton_kd
+    >>> student = np.array([[0.0, 0.0]])
+    >>> teacher = np.array([[0.0, np.log(3.0)]])
+    >>> round(float(hinton_kd(student, teacher)), 4)
+    0.1308
+    >>> float(hinton_kd(student, student + 1.0))  # exactly 0
+    0.0
+    """
     with mp.workdps(DPS):
         t = mp.mpf(float(temperature))
         us, ut = _mp_rows(logits_student), _mp_rows(logits_teacher)

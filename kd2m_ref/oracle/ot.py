@@ -42,7 +42,16 @@ def _weights(w, n):
 
 
 def wasserstein_1d(u, v, a=None, b=None, p=2):
-    r"""Exact 1-D :math:`W_p^p=\int_0^1|F^{-1}-G^{-1}|^p` at ``DPS`` digits (any weights)."""
+    r"""Exact 1-D :math:`W_p^p=\int_0^1|F^{-1}-G^{-1}|^p` at ``DPS`` digits (any weights).
+
+    Examples
+    --------
+    >>> from kd2m_ref.oracle import wasserstein_1d
+    >>> float(wasserstein_1d([0.0, 1.0], [1.0, 2.0]))
+    1.0
+    >>> float(wasserstein_1d([0.0, 1.0], [1.0, 2.0], a=[3.0, 1.0], p=1))
+    1.25
+    """
     with mp.workdps(DPS):
         return _w1d([mp.mpf(float(t)) for t in u], [mp.mpf(float(t)) for t in v], a, b, p)
 
@@ -85,12 +94,33 @@ def _exact(cost_fn, xs, xt, a, b, p):
 
 
 def wasserstein(xs, xt, *, a=None, b=None, p=2):
-    r""":math:`W_p^p` at ``DPS`` digits (see module docstring for the cases covered)."""
+    r""":math:`W_p^p` at ``DPS`` digits (see module docstring for the cases covered).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref.oracle import wasserstein
+    >>> xs, xt = np.array([[0.0], [1.0]]), np.array([[1.0], [2.0]])
+    >>> value = wasserstein(xs, xt)
+    >>> type(value).__name__, float(value)
+    ('mpf', 1.0)
+    """
     return _exact(None, xs, xt, a, b, p)
 
 
 def class_conditional_wasserstein(xs, xt, *, ys, yt=None, a=None, b=None, p=2, weights="uniform"):
-    r""":math:`\sum_c w_c W_p^p` at ``DPS`` digits; class weights as in the reference."""
+    r""":math:`\sum_c w_c W_p^p` at ``DPS`` digits; class weights as in the reference.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref.oracle import class_conditional_wasserstein
+    >>> xs = np.array([[0.0], [1.0], [5.0], [6.0]])
+    >>> xt = np.array([[0.0], [2.0], [7.0], [8.0]])
+    >>> ys = np.array([0, 0, 1, 1])
+    >>> float(class_conditional_wasserstein(xs, xt, ys=ys))
+    2.25
+    """
     ys = np.asarray(ys)
     yt = ys if yt is None else np.asarray(yt)
     xs, xt = np.asarray(xs), np.asarray(xt)
@@ -110,7 +140,17 @@ def class_conditional_wasserstein(xs, xt, *, ys, yt=None, a=None, b=None, p=2, w
 
 def joint_wasserstein(xs, xt, *, ys, yt=None, a=None, b=None, p=2, beta=1.0, label_cost="onehot",
                       num_classes=None):
-    r"""Joint OT with cost :math:`\|x-y\|^p+\beta L` at ``DPS`` digits (uniform weights, n = m small)."""
+    r"""Joint OT with cost :math:`\|x-y\|^p+\beta L` at ``DPS`` digits (uniform weights, n = m small).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref.oracle import joint_wasserstein
+    >>> xs, xt = np.array([[0.0], [1.0]]), np.array([[1.0], [0.0]])
+    >>> ys = np.array([0, 1])
+    >>> [float(joint_wasserstein(xs, xt, ys=ys, beta=b)) for b in (0.0, 1.0)]
+    [0.0, 1.0]
+    """
     ys = np.asarray(ys)
     yt = ys if yt is None else np.asarray(yt)
     with mp.workdps(DPS):
@@ -133,7 +173,17 @@ def joint_wasserstein(xs, xt, *, ys, yt=None, a=None, b=None, p=2, beta=1.0, lab
 
 
 def sliced_wasserstein(xs, xt, *, a=None, b=None, p=2, n_projections=50, seed=0):
-    r"""Sliced :math:`SW_p^p` with the reference's float64 directions, each 1-D problem at ``DPS`` digits."""
+    r"""Sliced :math:`SW_p^p` with the reference's float64 directions, each 1-D problem at ``DPS`` digits.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref.oracle import sliced_wasserstein
+    >>> xs = np.array([[0.0, 0.0], [1.0, 0.0]])
+    >>> xt = xs + [0.0, 1.0]
+    >>> round(float(sliced_wasserstein(xs, xt)), 4)  # same 50 directions
+    0.5401
+    """
     xs, xt = np.asarray(xs, np.float64), np.asarray(xt, np.float64)
     theta = sliced_projections(xs.shape[1], int(n_projections), seed)
     with mp.workdps(DPS):

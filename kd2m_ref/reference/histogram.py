@@ -84,6 +84,18 @@ def histogram_ot(logits_student, logits_teacher, *, cost=None, inputs: str = "lo
     ``value``: ``"ot_eps"`` :math:`\langle P,C\rangle + \varepsilon\mathrm{KL}(P\|a\otimes b)`,
     ``"plan_cost"`` :math:`\langle P, C\rangle` (Wasserstein logit distillation's value), ``"dual"``
     :math:`\langle f,a\rangle + \langle g,b\rangle - \varepsilon(\sum P - 1)`, of the plan :math:`P` reached.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref.reference import histogram_ot
+    >>> p_s = np.array([[1.0, 1.0]])  # histogram (1/2, 1/2)
+    >>> p_t = np.array([[1.0, 3.0]])  # histogram (1/4, 3/4)
+    >>> round(histogram_ot(p_s, p_t, inputs="probabilities"), 4)  # TV
+    0.25
+    >>> round(histogram_ot(p_s, p_t, inputs="probabilities", epsilon=0.5,
+    ...                    n_iter=10, value="plan_cost"), 4)
+    0.2668
     """
     check_histogram_ot_params(cost, inputs, temperature, epsilon, value, n_iter, max_iter, tol)
     log_s, log_t = histograms(logits_student, logits_teacher, inputs=inputs, temperature=temperature)

@@ -113,8 +113,17 @@ def hinton_kd(logits_student, logits_teacher, *, temperature: float = 1.0,
     default 1 (the paper's code). Rows are samples, columns classes; the batch mean divides by B
     ("batchmean"). Logits are used through log-softmax only.
 
+    Examples
+    --------
     >>> import numpy as np
-    >>> float(hinton_kd(np.array([[0.0, 1.0]]), np.array([[1.0, 2.0]])))
+    >>> from kd2m_ref.reference import hinton_kd
+    >>> student = np.array([[0.0, 0.0]])
+    >>> teacher = np.array([[0.0, np.log(3.0)]])  # p_T = (1/4, 3/4)
+    >>> round(hinton_kd(student, teacher), 4)
+    0.1308
+    >>> round(hinton_kd(student, teacher, temperature=2.0), 4)  # T^2 KL
+    0.1454
+    >>> hinton_kd(student, student + 1.0)  # a shift changes no probability
     0.0
     """
     check_hinton_kd_params(temperature, direction)

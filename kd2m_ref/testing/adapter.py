@@ -29,6 +29,7 @@ _FEATURE_T = ("xt", "x_t", "features_teacher", "teacher_features", "feat_t", "fe
               "teacher", "teacher_feat", "h_t")
 _LOGIT_S = ("logits_student", "student_logits", "s_logits", "y_s", "out_s", "z_student", "logit_s", "logits_s")
 _LOGIT_T = ("logits_teacher", "teacher_logits", "t_logits", "y_t", "out_t", "z_teacher", "logit_t", "logits_t")
+#: Parameter names recognised for each role, beyond the role's own name.
 ALIASES = {
     "ys": ("ys", "labels", "label", "y", "targets", "target", "y_true", "classes"),
     "yt": ("yt", "labels_teacher", "teacher_labels"),
@@ -40,7 +41,7 @@ ALIASES = {
     "n_iter": ("sinkhorn_iter", "n_iters", "num_iter", "num_iters", "iters", "n_iterations"),
     "bandwidth": ("sigma", "bw"),
 }
-# roles filled with values that cannot change the metric (see the module docstring)
+#: Roles filled with values that cannot change the metric (see the module docstring).
 FILLERS = ("logits_student", "logits_teacher", "features_student", "features_teacher")
 
 
@@ -65,7 +66,21 @@ def name_of(fn) -> str:
 
 class Adapter:
     """``Adapter(fn, spec, argmap)(example)`` calls ``fn`` (a function or an ``nn.Module``, through
-    ``forward``'s signature) with the example's arguments; see the module docstring."""
+    ``forward``'s signature) with the example's arguments; see the module docstring.
+
+    Examples
+    --------
+    >>> from kd2m_ref import METRICS
+    >>> from kd2m_ref.testing.adapter import Adapter
+    >>> def my_loss(f_s, f_t, labels, T=4.0): ...
+    >>> slots = Adapter(my_loss, METRICS["hinton_kd"]).slots
+    >>> for role, (_, name) in slots.items():  # labels: filled with zeros
+    ...     print(role, "->", name)
+    xs -> f_s
+    xt -> f_t
+    ys -> labels
+    temperature -> T
+    """
 
     def __init__(self, fn: Callable, spec, argmap: dict | None = None):
         self.fn, self.spec = fn, spec

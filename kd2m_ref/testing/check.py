@@ -64,6 +64,13 @@ def explore(strategy, body: Callable[[Example], Failure | None], *, max_examples
     order found. With it: the run stops at the first interesting failure and shrinks it, keeping
     only interesting ones, for ``shrink_budget`` calls; the minimal interesting failure is last.
     An exception of ``body`` other than ``Rejected`` ends the run and is re-raised.
+
+    Examples
+    --------
+    >>> from kd2m_ref.testing.check import explore
+    >>> from kd2m_ref.testing.strategies import ot_example
+    >>> explore(ot_example(), lambda ex: None, max_examples=5)  # all pass
+    []
     """
     from hypothesis import HealthCheck, Phase, Verbosity, given, reject, settings
     from hypothesis import seed as hseed
@@ -369,6 +376,17 @@ def check(fn: Callable, metric: str, *, params: dict | None = None, backend: str
     CheckError
         The check cannot run (unknown key or parameter, unmappable signature, no CUDA device, no valid
         input); :class:`~kd2m_ref.testing.report.CheckInternalError` for a bug of the checker itself.
+
+    Examples
+    --------
+    >>> from kd2m_ref.reference import hinton_kd
+    >>> from kd2m_ref.testing import check
+    >>> def my_kd(logits_student, logits_teacher):  # here: the reference
+    ...     return hinton_kd(logits_student, logits_teacher)
+    >>> check(my_kd, "hinton_kd", max_examples=10).verdict
+    'conforms'
+
+    A function that differs raises :class:`~kd2m_ref.testing.report.MismatchError` (see there).
     """
     if metric not in METRICS:
         raise CheckError(f"unknown metric {metric!r}; registry keys: {sorted(METRICS)}")

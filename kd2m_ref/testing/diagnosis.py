@@ -15,13 +15,28 @@ import math
 from .report import Diagnosis, Failure
 from .variants import evaluate as evaluate_variants
 
-GROSS = 1e3  # the shown failure stays within this factor of the grossest (error / floor)
+#: The shown failure stays within this factor of the grossest (in error / floor).
+GROSS = 1e3
 MAX_COMPARED = 8  # gross failures the variants are evaluated on
 
 
 def gross_threshold(failures: list[Failure]) -> float:
     """Severity (error / floor) above which a failure counts as gross: within ``GROSS`` of the
-    grossest, and above the floor."""
+    grossest, and above the floor.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref.testing import Example
+    >>> from kd2m_ref.testing.diagnosis import gross_threshold
+    >>> from kd2m_ref.testing.precision import Floor
+    >>> from kd2m_ref.testing.report import Failure
+    >>> ex = Example((np.zeros((1, 1)), np.zeros((1, 1))))
+    >>> floor = Floor(error=1e-6, unit=1e-7, where=())
+    >>> worst = Failure(ex, value=1.0, reference=0.0, floor=floor)
+    >>> gross_threshold([worst])  # its error is 1e6 floors; 1e6 / GROSS
+    1000.0
+    """
     worst = max(f.severity for f in failures)
     return math.inf if math.isinf(worst) else max(1.0, worst / GROSS)
 
@@ -77,7 +92,20 @@ def _factor(compared: list[Failure]) -> float | None:
 
 
 def diagnose(spec, failures: list[Failure], shown: Failure) -> Diagnosis:
-    """The diagnosis of ``failures`` (value failures of one run), reported with ``shown``."""
+    """The diagnosis of ``failures`` (value failures of one run), reported with ``shown``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref import METRICS
+    >>> from kd2m_ref.testing import Example
+    >>> from kd2m_ref.testing.diagnosis import diagnose
+    >>> from kd2m_ref.testing.report import Failure
+    >>> ex = Example((np.zeros((2, 1)), np.ones((2, 1))))
+    >>> raised = Failure(ex, exception="ValueError: bad", kind="exception")
+    >>> diagnose(METRICS["mmd"], [raised], raised).message
+    'your function raised ValueError: bad'
+    """
     if shown.kind == "exception":
         return Diagnosis("exception", f"your function raised {shown.exception}")
     if shown.kind.startswith("gradient"):

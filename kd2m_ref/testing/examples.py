@@ -12,7 +12,21 @@ import numpy as np
 class Example:
     """Positional ``args`` (point clouds or logits) and keyword ``kwargs`` (labels, weights, params)
     of one metric call, as float64 / int64 NumPy arrays and Python scalars; ``meta`` holds how the
-    strategy drew them (not passed to the call)."""
+    strategy drew them (not passed to the call).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref.reference import wasserstein
+    >>> from kd2m_ref.testing import Example
+    >>> xs, xt = np.array([[0.0], [1.0]]), np.array([[1.0], [2.0]])
+    >>> ex = Example((xs, xt), {"p": 2.0})
+    >>> ex.call(wasserstein), ex.rounded("float16").args[0].dtype
+    (1.0, dtype('float64'))
+    >>> import torch
+    >>> ex.to_torch(torch.float32).args[0].dtype
+    torch.float32
+    """
 
     args: tuple
     kwargs: dict[str, Any] = field(default_factory=dict)

@@ -48,7 +48,8 @@ import numpy as np
 from .tolerance import (_fit, _gaussian_blocks, _gaussian_params, _histogram_scale, _mmd_error_mass, hinton_kd_scale,
                         set_mmd_error_parts, unit_roundoff)
 
-# (c_key, c_sqrt) per registry key; set from benchmarks/precision_floor.py (see the module docstring).
+#: ``(c, c_sqrt)`` per registry key, the constants of the u and sqrt(u) terms of the floor; set from
+#: ``benchmarks/precision_floor.py`` (see the module docstring).
 CONSTANTS = {
     "wasserstein": (8.0, 0.0), "class_conditional_wasserstein": (4.0, 0.0), "joint_wasserstein": (4.0, 0.0),
     "sliced_wasserstein": (2.0, 0.0), "sinkhorn": (4.0, 0.0), "sinkhorn_divergence": (4.0, 0.0),
@@ -57,7 +58,9 @@ CONSTANTS = {
     "gaussian_kl": (16.0, 0.0), "class_conditional_gaussian_kl": (16.0, 0.0),
     "mmd": (8.0, 1.0), "set_mmd": (8.0, 1.0), "hinton_kd": (2.0, 0.0), "histogram_ot": (0.5, 0.0),
 }
+#: The measured error of the textbook gallery stays below 1 / MARGIN of the floor.
 MARGIN = 8.0
+#: The relative error (times the scale S) that a converged iterative solver may add, the term t S of the floor.
 SOLVER_ALLOWANCE = 1e-6
 _SINKHORN = ("sinkhorn", "sinkhorn_divergence")
 
@@ -67,7 +70,15 @@ class Floor:
     """The precision floor of one example: ``error`` (absolute), its ``unit`` u·S, and ``where`` the
     inputs sit (tags: "low precision", "near equality", "rank-deficient"). ``rank`` is the floor with
     S at least 1, used only to rank failures: at all-zero inputs S = 0, and any error (a 1e-9
-    stabiliser) would otherwise outrank a wrong convention elsewhere."""
+    stabiliser) would otherwise outrank a wrong convention elsewhere.
+
+    Examples
+    --------
+    >>> from kd2m_ref.testing.precision import Floor
+    >>> floor = Floor(error=8e-7, unit=1e-7, where=("low precision",))
+    >>> floor.units(4e-7), floor.describe(4e-7)
+    (4.0, '4 u·S (low precision)')
+    """
 
     error: float
     unit: float
@@ -176,12 +187,32 @@ def _set_mmd_scale(ex):
 
 def gradient_allowance(key: str) -> float:
     """Relative error allowed to a gradient beyond rounding: sqrt(t) for the iterative keys (the value
-    errs quadratically in the potentials' error, the gradient linearly), else 0."""
+    errs quadratically in the potentials' error, the gradient linearly), else 0.
+
+    Examples
+    --------
+    >>> from kd2m_ref.testing.precision import gradient_allowance
+    >>> gradient_allowance("sinkhorn")  # sqrt(SOLVER_ALLOWANCE)
+    0.001
+    >>> gradient_allowance("wasserstein")
+    0.0
+    """
     return math.sqrt(SOLVER_ALLOWANCE) if key in _SINKHORN + ("histogram_ot",) else 0.0
 
 
 def precision_floor(key: str, example, dtype, reference: float) -> Floor:
-    """The :class:`Floor` of ``example`` (float64 inputs as rounded to ``dtype``) for metric ``key``."""
+    """The :class:`Floor` of ``example`` (float64 inputs as rounded to ``dtype``) for metric ``key``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref.testing import Example
+    >>> from kd2m_ref.testing.precision import precision_floor
+    >>> ex = Example((np.zeros((2, 1)), np.ones((2, 1))), {"p": 2.0})
+    >>> floor = precision_floor("wasserstein", ex, "float32", 1.0)
+    >>> f"{floor.error:.2e}", floor.describe(floor.error)  # S = 1, c = 8
+    ('4.77e-07', '8 u·S (low precision)')
+    """
     u = unit_roundoff(dtype)
     c, c_sqrt = CONSTANTS[key]
     where = [] if str(dtype).replace("torch.", "") == "float64" else ["low precision"]

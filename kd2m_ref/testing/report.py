@@ -23,22 +23,60 @@ from .examples import Example
 
 class CheckError(Exception):
     """The check could not run: unknown metric, an adapter that cannot map the arguments, an
-    unavailable device, or no valid example under the given parameters."""
+    unavailable device, or no valid example under the given parameters.
+
+    Examples
+    --------
+    >>> from kd2m_ref.testing import CheckError, check
+    >>> try:
+    ...     check(len, "no_such_metric")
+    ... except CheckError as err:
+    ...     print(str(err)[:31])
+    unknown metric 'no_such_metric'
+    """
 
 
 class CheckInternalError(CheckError):
-    """A bug in the checker itself (never a verdict on your function)."""
+    """A bug in the checker itself (never a verdict on your function).
+
+    Examples
+    --------
+    >>> from kd2m_ref.testing import CheckError, CheckInternalError
+    >>> issubclass(CheckInternalError, CheckError)  # except CheckError: both
+    True
+    """
 
 
 class PrecisionLossWarning(UserWarning):
     """Your function conforms, but some error exceeds the reference-grade tolerance (within the
-    precision floor of a textbook implementation)."""
+    precision floor of a textbook implementation).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from kd2m_ref.testing import PrecisionLossWarning
+    >>> with warnings.catch_warnings():  # make precision loss an error
+    ...     warnings.simplefilter("error", PrecisionLossWarning)
+    ...     issubclass(PrecisionLossWarning, UserWarning)
+    True
+    """
 
 
 @dataclass
 class Failure(ErrorMeasures):
     """One failing example: the inputs your function received (float64 copies), its value or the
-    exception it raised, the reference, the tolerance (``atol + rtol |ref|``) and the precision floor."""
+    exception it raised, the reference, the tolerance (``atol + rtol |ref|``) and the precision floor.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref.testing import Example
+    >>> from kd2m_ref.testing.report import Failure
+    >>> ex = Example((np.zeros((1, 1)), np.ones((1, 1))))
+    >>> failure = Failure(ex, value=1.5, reference=1.0, rtol=0.1)
+    >>> failure.error, failure.tolerance, failure.rel_error
+    (0.5, 0.1, 0.5)
+    """
 
     example: Example
     value: float = math.nan
@@ -62,7 +100,14 @@ class Failure(ErrorMeasures):
 
 @dataclass
 class Diagnosis:
-    """What the failing function computes instead: ``matches`` lists ``(variant, description)``."""
+    """What the failing function computes instead: ``matches`` lists ``(variant, description)``.
+
+    Examples
+    --------
+    >>> from kd2m_ref.testing.report import Diagnosis
+    >>> print(Diagnosis("factor", "matches the reference times 2"))
+    matches the reference times 2
+    """
 
     kind: str  # variant | factor | none | exception | nonfinite | gradient | precision
     message: str
@@ -78,7 +123,20 @@ def _jsonable(x: float):
 
 class MismatchError(AssertionError):
     """Your function differs from the reference: the grossest counterexample (shrunk), both values,
-    the error against the tolerance and the precision floor, and the diagnosis."""
+    the error against the tolerance and the precision floor, and the diagnosis.
+
+    Examples
+    --------
+    >>> from kd2m_ref.reference import hinton_kd
+    >>> from kd2m_ref.testing import MismatchError, check
+    >>> def my_kd(s, t):  # KL(student || teacher): the reverse of Hinton's
+    ...     return hinton_kd(s, t, direction="student_teacher")
+    >>> try:
+    ...     check(my_kd, "hinton_kd", max_examples=20)
+    ... except MismatchError as err:
+    ...     print(err.diagnosis.kind, err.diagnosis.matches[0][0])
+    variant direction=student_teacher
+    """
 
     def __init__(self, metric: str, failure: Failure, diagnosis: Diagnosis, *, backend: str, dtype: str,
                  fixed: dict, examples: int):
@@ -129,7 +187,16 @@ class MismatchError(AssertionError):
 @dataclass
 class DtypeRun:
     """The checks of one dtype: examples run, worst error against the tolerance, the worst precision
-    finding (error above the tolerance, within the floor), and the gradient checks."""
+    finding (error above the tolerance, within the floor), and the gradient checks.
+
+    Examples
+    --------
+    >>> from kd2m_ref.reference import mmd
+    >>> from kd2m_ref.testing import check
+    >>> run = check(mmd, "mmd", max_examples=10).runs[0]
+    >>> run.dtype, run.examples > 0, run.worst_floor_ratio <= 1
+    ('float64', True, True)
+    """
 
     dtype: str
     examples: int = 0
@@ -171,7 +238,18 @@ class DtypeRun:
 @dataclass
 class CheckReport:
     """Returned when your function conforms (``verdict`` "conforms" or "conforms, with precision
-    loss"): one :class:`DtypeRun` per dtype checked."""
+    loss"): one :class:`DtypeRun` per dtype checked.
+
+    Examples
+    --------
+    >>> from kd2m_ref.reference import hinton_kd
+    >>> from kd2m_ref.testing import check
+    >>> report = check(hinton_kd, "hinton_kd", max_examples=10)
+    >>> print(str(report).splitlines()[0])
+    conforms: `hinton_kd` (numpy on cpu)
+    >>> report.dtype, report.to_dict()["conforms"]
+    ('float64', True)
+    """
 
     metric: str
     backend: str

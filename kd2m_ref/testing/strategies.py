@@ -27,19 +27,52 @@ COORD = st.floats(-5, 5, allow_nan=False, allow_infinity=False, width=64).filter
 
 @st.composite
 def point_cloud(draw, n: int, d: int, scale: float = 1.0):
-    """(n, d) float64 coordinates in [-5, 5] times ``scale``."""
+    """(n, d) float64 coordinates in [-5, 5] times ``scale``.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from kd2m_ref.testing.strategies import point_cloud
+    >>> @settings(max_examples=5, database=None)
+    ... @given(point_cloud(3, 2, scale=2.0))
+    ... def test_it(x):
+    ...     assert x.shape == (3, 2) and abs(x).max() <= 10
+    >>> test_it()
+    """
     return draw(hnp.arrays(np.float64, (n, d), elements=COORD)) * scale
 
 
 @st.composite
 def weights(draw, n: int):
-    """Positive weights (not normalised; the metrics normalise)."""
+    """Positive weights (not normalised; the metrics normalise).
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from kd2m_ref.testing.strategies import weights
+    >>> @settings(max_examples=5, database=None)
+    ... @given(weights(4))
+    ... def test_it(w):
+    ...     assert w.shape == (4,) and (w > 0).all()
+    >>> test_it()
+    """
     return draw(hnp.arrays(np.float64, (n,), elements=st.floats(0.05, 1.0)))
 
 
 @st.composite
 def paired_clouds(draw, n: int, d: int):
-    """(xs, xt): independent clouds, or a special case: identical, a row permutation, or duplicates."""
+    """(xs, xt): independent clouds, or a special case: identical, a row permutation, or duplicates.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from kd2m_ref.testing.strategies import paired_clouds
+    >>> @settings(max_examples=5, database=None)
+    ... @given(paired_clouds(3, 2))
+    ... def test_it(clouds):
+    ...     assert clouds[0].shape == clouds[1].shape == (3, 2)
+    >>> test_it()
+    """
     scale = draw(st.sampled_from([0.1, 1.0, 3.0]))
     xs = draw(point_cloud(n, d, scale))
     kind = draw(st.sampled_from(["independent", "identical", "permuted", "perturbed"]))
@@ -54,7 +87,20 @@ def paired_clouds(draw, n: int, d: int):
 
 @st.composite
 def ot_example(draw, small: bool = False):
-    """Inputs of ``wasserstein``: two weighted clouds, n != m allowed, p in {1, 1.5, 2}."""
+    """Inputs of ``wasserstein``: two weighted clouds, n != m allowed, p in {1, 1.5, 2}.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from kd2m_ref.reference import wasserstein
+    >>> from kd2m_ref.testing.strategies import ot_example
+    >>> @settings(max_examples=5, database=None)
+    ... @given(ot_example())
+    ... def test_it(ex):
+    ...     assert ex.kwargs["p"] in (1.0, 1.5, 2.0)
+    ...     assert ex.call(wasserstein) >= 0
+    >>> test_it()
+    """
     d = draw(st.integers(1, 4))
     p = draw(st.sampled_from([2.0, 1.0, 1.5]))
     if small and d > 1:
@@ -78,6 +124,17 @@ def sinkhorn_example(draw, small: bool = False, values=("ot_eps", "plan_cost", "
     Sinkhorn contracts by about tanh^2(max C / 4 epsilon) per iteration: smaller epsilon relative to
     the cost range needs 1e5+ iterations, a cost of the algorithm, not of an implementation. The ratio
     is kept in ``meta``; :func:`within_range` restores it when p or epsilon is fixed afterwards.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from kd2m_ref.testing.strategies import sinkhorn_example
+    >>> @settings(max_examples=5, database=None)
+    ... @given(sinkhorn_example())
+    ... def test_it(ex):
+    ...     assert ex.meta["epsilon_over_max_cost"] in (0.1, 0.3, 1.0)
+    ...     assert ex.kwargs["epsilon"] > 0
+    >>> test_it()
     """
     ex = draw(ot_example(small))
     ratio = draw(st.sampled_from([0.1, 0.3, 1.0]))
@@ -89,7 +146,18 @@ def sinkhorn_example(draw, small: bool = False, values=("ot_eps", "plan_cost", "
 
 
 def sinkhorn_divergence_example(small: bool = False):
-    """Inputs of ``sinkhorn_divergence``: :func:`sinkhorn_example` without ``value``."""
+    """Inputs of ``sinkhorn_divergence``: :func:`sinkhorn_example` without ``value``.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from kd2m_ref.testing.strategies import sinkhorn_divergence_example
+    >>> @settings(max_examples=5, database=None)
+    ... @given(sinkhorn_divergence_example())
+    ... def test_it(ex):
+    ...     assert "value" not in ex.kwargs
+    >>> test_it()
+    """
     return sinkhorn_example(small, values=())
 
 
@@ -102,7 +170,21 @@ def _max_cost(ex) -> float:
 def within_range(ex: Example, fixed=()) -> Example:
     """``ex`` back in its strategy's documented range after parameters were changed (a checker fixes
     the parameters a user's function does not take): for Sinkhorn, epsilon = ratio x max C under the
-    p actually used, or, when epsilon itself is in ``fixed``, the clouds scaled so that it is."""
+    p actually used, or, when epsilon itself is in ``fixed``, the clouds scaled so that it is.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref.testing import Example
+    >>> from kd2m_ref.testing.strategies import within_range
+    >>> xs, xt = np.zeros((1, 1)), np.full((1, 1), 2.0)  # max C = 2 for p = 1
+    >>> ex = Example((xs, xt), {"p": 1.0, "epsilon": 0.4},
+    ...              {"epsilon_over_max_cost": 0.1})
+    >>> within_range(ex).kwargs["epsilon"]  # 0.1 max C
+    0.2
+    >>> within_range(ex, fixed={"epsilon"}).args[1].tolist()  # clouds scaled
+    [[4.0]]
+    """
     ratio = ex.meta.get("epsilon_over_max_cost")
     if ratio is None or ex.kwargs.get("relative_epsilon"):
         return ex
@@ -116,7 +198,18 @@ def within_range(ex: Example, fixed=()) -> Example:
 
 @st.composite
 def sliced_example(draw, small: bool = False):
-    """Inputs of ``sliced_wasserstein``: as :func:`ot_example`, with a few seeded projections."""
+    """Inputs of ``sliced_wasserstein``: as :func:`ot_example`, with a few seeded projections.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from kd2m_ref.testing.strategies import sliced_example
+    >>> @settings(max_examples=5, database=None)
+    ... @given(sliced_example(small=True))
+    ... def test_it(ex):
+    ...     assert 1 <= ex.kwargs["n_projections"] <= 4
+    >>> test_it()
+    """
     ex = draw(ot_example(small=False))
     ex.kwargs["n_projections"] = draw(st.integers(1, 4 if small else 16))
     ex.kwargs["seed"] = draw(st.integers(0, 2**16))
@@ -125,7 +218,18 @@ def sliced_example(draw, small: bool = False):
 
 @st.composite
 def labelled_clouds(draw, small: bool = False):
-    """Paired student/teacher clouds of one batch with class labels ``ys`` (``yt`` = ``ys``)."""
+    """Paired student/teacher clouds of one batch with class labels ``ys`` (``yt`` = ``ys``).
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from kd2m_ref.testing.strategies import labelled_clouds
+    >>> @settings(max_examples=5, database=None)
+    ... @given(labelled_clouds())
+    ... def test_it(clouds):
+    ...     assert len(clouds[0]) == len(clouds[1]) == len(clouds[2])
+    >>> test_it()
+    """
     d = draw(st.integers(1, 3))
     n = draw(st.integers(1, 6 if small else 12))
     k = draw(st.integers(1, 3))
@@ -136,7 +240,18 @@ def labelled_clouds(draw, small: bool = False):
 
 @st.composite
 def class_conditional_example(draw, small: bool = False):
-    """Inputs of ``class_conditional_wasserstein``: labelled paired clouds, a class-weight option."""
+    """Inputs of ``class_conditional_wasserstein``: labelled paired clouds, a class-weight option.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from kd2m_ref.testing.strategies import class_conditional_example
+    >>> @settings(max_examples=5, database=None)
+    ... @given(class_conditional_example())
+    ... def test_it(ex):
+    ...     assert ex.kwargs["weights"] in ("uniform", "prior", "sum")
+    >>> test_it()
+    """
     xs, xt, ys = draw(labelled_clouds(small))
     kwargs = {"ys": ys, "p": draw(st.sampled_from([2.0, 1.0])),
               "weights": draw(st.sampled_from(["uniform", "prior", "sum"]))}
@@ -147,7 +262,19 @@ def class_conditional_example(draw, small: bool = False):
 
 @st.composite
 def joint_example(draw, small: bool = False):
-    """Inputs of ``joint_wasserstein``: labelled paired clouds, beta, and a label cost."""
+    """Inputs of ``joint_wasserstein``: labelled paired clouds, beta, and a label cost.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from kd2m_ref.reference import joint_wasserstein
+    >>> from kd2m_ref.testing.strategies import joint_example
+    >>> @settings(max_examples=5, database=None)
+    ... @given(joint_example())
+    ... def test_it(ex):
+    ...     assert ex.call(joint_wasserstein) >= 0
+    >>> test_it()
+    """
     xs, xt, ys = draw(labelled_clouds(small))
     label_cost = draw(st.sampled_from(["onehot", "soft", "cross_entropy"]))
     kwargs = {"ys": ys, "p": draw(st.sampled_from([2.0, 1.0])), "beta": draw(st.sampled_from([0.0, 0.5, 4.0])),
@@ -178,7 +305,18 @@ def _same_measure(xs, xt) -> bool:
 @st.composite
 def kernel_params(draw, kernel: str):
     """The parameters of ``kernel`` an MMD call draws: a bandwidth (number or rule) and whether it is
-    detached for the shift-invariant kernels, degree and offset for the polynomial one."""
+    detached for the shift-invariant kernels, degree and offset for the polynomial one.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from kd2m_ref.testing.strategies import kernel_params
+    >>> @settings(max_examples=5, database=None)
+    ... @given(kernel_params("polynomial"))
+    ... def test_it(params):
+    ...     assert set(params) == {"degree", "offset"}
+    >>> test_it()
+    """
     if kernel in ("gaussian", "laplacian"):
         return {"bandwidth": draw(st.sampled_from(["mean", "median", 0.5, 2.0])),
                 "detach_bandwidth": draw(st.booleans())}
@@ -196,6 +334,17 @@ def mmd_example(draw, small: bool = False):
     :func:`kd2m_ref.reference.kernel.mmd_condition`); kept are equal measures (V = 0 exactly) and
     examples with ``mass <= 1e3·|MMD^2|``. Nearly equal clouds, outside that, are checked against the
     oracle with the absolute bound in ``tests/reference/test_mmd_kd_properties.py``.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from kd2m_ref.reference import mmd
+    >>> from kd2m_ref.testing.strategies import mmd_example
+    >>> @settings(max_examples=5, database=None)
+    ... @given(mmd_example())
+    ... def test_it(ex):
+    ...     assert ex.kwargs["estimator"] == "unbiased" or ex.call(mmd) >= 0
+    >>> test_it()
     """
     from hypothesis import assume
 
@@ -223,7 +372,19 @@ def mmd_example(draw, small: bool = False):
 def sample_sets(draw, b: int, n: int, m: int, sample_shape: tuple):
     """(xs, xt) of shapes ``(b, n, *sample_shape)`` and ``(b, m, *sample_shape)``; when n = m each set pair is
     independent, identical, row-permuted, perturbed, or its rows scaled by powers of two (equal after
-    normalisation)."""
+    normalisation).
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from kd2m_ref.testing.strategies import sample_sets
+    >>> @settings(max_examples=5, database=None)
+    ... @given(sample_sets(2, 3, 4, (2, 2)))
+    ... def test_it(sets):
+    ...     assert sets[0].shape == (2, 3, 2, 2)
+    ...     assert sets[1].shape == (2, 4, 2, 2)
+    >>> test_it()
+    """
     d = int(np.prod(sample_shape))
     pairs = []
     for _ in range(b):
@@ -246,6 +407,16 @@ def set_mmd_example(draw, small: bool = False):
     resolves to 1e-12 relative: every set's measures equal after normalisation (V = 0 exactly), or the mean
     kernel mass, normalisation included (:func:`kd2m_ref.testing.tolerance.set_mmd_error_parts`), at most
     1e3 x ``|value|``.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from kd2m_ref.testing.strategies import set_mmd_example
+    >>> @settings(max_examples=5, database=None)
+    ... @given(set_mmd_example())
+    ... def test_it(ex):
+    ...     assert ex.args[0].ndim in (3, 4) and len(ex.args[0]) <= 3
+    >>> test_it()
     """
     from hypothesis import assume
 
@@ -278,7 +449,18 @@ def set_mmd_example(draw, small: bool = False):
 @st.composite
 def logit_pair(draw, b: int, c: int):
     """(student, teacher) logits of shape (b, c): independent, identical, shifted by a per-row constant
-    (same softmax), perturbed by 1e-3, or large (saturated softmax)."""
+    (same softmax), perturbed by 1e-3, or large (saturated softmax).
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from kd2m_ref.testing.strategies import logit_pair
+    >>> @settings(max_examples=5, database=None)
+    ... @given(logit_pair(2, 5))
+    ... def test_it(logits):
+    ...     assert logits[0].shape == logits[1].shape == (2, 5)
+    >>> test_it()
+    """
     scale = draw(st.sampled_from([0.3, 1.0, 4.0]))
     teacher = draw(point_cloud(b, c, scale))
     kind = draw(st.sampled_from(["independent", "identical", "shifted", "perturbed"]))
@@ -293,7 +475,19 @@ def logit_pair(draw, b: int, c: int):
 
 @st.composite
 def hinton_kd_example(draw, small: bool = False):
-    """Inputs of ``hinton_kd``: (logits_student, logits_teacher), a temperature and a direction."""
+    """Inputs of ``hinton_kd``: (logits_student, logits_teacher), a temperature and a direction.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from kd2m_ref.reference import hinton_kd
+    >>> from kd2m_ref.testing.strategies import hinton_kd_example
+    >>> @settings(max_examples=5, database=None)
+    ... @given(hinton_kd_example())
+    ... def test_it(ex):
+    ...     assert ex.call(hinton_kd) >= 0
+    >>> test_it()
+    """
     b, c = draw(st.integers(1, 4 if small else 8)), draw(st.integers(1, 5 if small else 10))
     student, teacher = draw(logit_pair(b, c))
     return Example((student, teacher), {"temperature": draw(st.sampled_from([0.5, 1.0, 2.0, 4.0])),
@@ -304,7 +498,19 @@ def hinton_kd_example(draw, small: bool = False):
 def class_cost(draw, k: int):
     """A (k, k) class cost in [0, 2] with a zero diagonal: the 0-1 cost 1[k != l] (explicit, so a function
     that requires a cost gets one), quarter-integer symmetric or not, or 1 - cosine similarity of random
-    class embeddings (Wasserstein logit distillation's choice)."""
+    class embeddings (Wasserstein logit distillation's choice).
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from kd2m_ref.testing.strategies import class_cost
+    >>> @settings(max_examples=5, database=None)
+    ... @given(class_cost(3))
+    ... def test_it(c):
+    ...     assert c.shape == (3, 3) and (c.diagonal() == 0).all()
+    ...     assert 0 <= c.min() and c.max() <= 2
+    >>> test_it()
+    """
     kind = draw(st.sampled_from(["zero_one", "quarter", "asymmetric", "cosine"]))
     if kind == "zero_one":
         return 1.0 - np.eye(k)
@@ -327,6 +533,16 @@ def histogram_ot_example(draw, small: bool = False):
     0.2 with ``small=True``, where the 50-digit oracle iterates) or after 1, 3, 10 or 30 iterations.
     ``small=True``: entropic only (the oracle has no LP), B <= 2, K <= 3, values at least 1e-2 max C
     (the whole domain is compared with the oracle in absolute terms in the property tests).
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from kd2m_ref.testing.strategies import histogram_ot_example
+    >>> @settings(max_examples=5, database=None)
+    ... @given(histogram_ot_example())
+    ... def test_it(ex):
+    ...     assert ex.args[0].shape == ex.args[1].shape
+    >>> test_it()
     """
     b, k = draw(st.integers(1, 2 if small else 3)), draw(st.integers(2 if small else 1, 3 if small else 5))
     us, ut = draw(logit_pair(b, k))
@@ -376,7 +592,19 @@ def _quarter_array(draw, shape):
 @st.composite
 def nonsingular_cloud(draw, d: int, extra: int = 2):
     """(2d + k, d) samples whose 1/n covariance has condition number <= ~50: rows +-sqrt(d) e_j (covariance
-    >= 2d I / n) plus up to ``extra`` quarter-integer rows, through a well-conditioned linear map, shifted."""
+    >= 2d I / n) plus up to ``extra`` quarter-integer rows, through a well-conditioned linear map, shifted.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> import numpy as np
+    >>> from kd2m_ref.testing.strategies import nonsingular_cloud
+    >>> @settings(max_examples=5, database=None)
+    ... @given(nonsingular_cloud(2))
+    ... def test_it(x):
+    ...     assert np.linalg.cond(np.cov(x.T, bias=True)) <= 60
+    >>> test_it()
+    """
     k = draw(st.integers(0, extra))
     z = np.vstack([np.sqrt(d) * np.eye(d), -np.sqrt(d) * np.eye(d), draw(_quarter_array((k, d)))])
     skew = draw(_quarter_array((d, d)))
@@ -389,7 +617,18 @@ def nonsingular_cloud(draw, d: int, extra: int = 2):
 @st.composite
 def gaussian_pair(draw, n: int, m: int, d: int, small: bool, nonsingular: bool):
     """(xs, xt): independent, identical, affine image, perturbed (relative 1e-1 when ``small``, else 1e-2
-    or 1e-6) or row-permuted (not ``small``: the oracle's zero is then not reproducible in float64)."""
+    or 1e-6) or row-permuted (not ``small``: the oracle's zero is then not reproducible in float64).
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from kd2m_ref.testing.strategies import gaussian_pair
+    >>> @settings(max_examples=5, database=None)
+    ... @given(gaussian_pair(4, 4, 2, small=False, nonsingular=False))
+    ... def test_it(pair):
+    ...     assert pair[0].shape == pair[1].shape == (4, 2)
+    >>> test_it()
+    """
     scale = draw(st.sampled_from([0.1, 1.0, 3.0]))
     xs = (draw(nonsingular_cloud(d)) if nonsingular else draw(_quarter_array((n, d)))) * scale
     kinds = ["independent", "identical", "affine", "perturbed"] + ([] if small else ["permuted", "close"])
@@ -452,13 +691,37 @@ def _gaussian_weights(draw, xs, xt, small):
 
 def gaussian_example(small: bool = False):
     """Inputs of ``gaussian_wasserstein``: n != m and n < d allowed (rank-deficient, even n = 1), full or
-    diagonal, 1/n or unbiased moments, optional ridge ``eps`` and weights, a ``mean_weight``."""
+    diagonal, 1/n or unbiased moments, optional ridge ``eps`` and weights, a ``mean_weight``.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from kd2m_ref.reference import gaussian_wasserstein
+    >>> from kd2m_ref.testing.strategies import gaussian_example
+    >>> @settings(max_examples=5, database=None)
+    ... @given(gaussian_example())
+    ... def test_it(ex):
+    ...     assert ex.call(gaussian_wasserstein) >= 0
+    >>> test_it()
+    """
     return _gaussian_example(small, kl=False)
 
 
 def gaussian_kl_example(small: bool = False):
     """Inputs of ``gaussian_kl``: as :func:`gaussian_example` with nonsingular covariances (or eps > 0) and
-    a ``direction``."""
+    a ``direction``.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from kd2m_ref.reference import gaussian_kl
+    >>> from kd2m_ref.testing.strategies import gaussian_kl_example
+    >>> @settings(max_examples=5, database=None)
+    ... @given(gaussian_kl_example())
+    ... def test_it(ex):
+    ...     assert ex.call(gaussian_kl) >= 0
+    >>> test_it()
+    """
     return _gaussian_example(small, kl=True)
 
 
@@ -486,12 +749,37 @@ def _class_conditional_gaussian_example(draw, small: bool, kl: bool):
 
 
 def class_conditional_gaussian_example(small: bool = False):
-    """Inputs of ``class_conditional_gaussian_wasserstein``: labelled paired clouds, a class-weight option."""
+    """Inputs of ``class_conditional_gaussian_wasserstein``: labelled paired clouds, a class-weight option.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from kd2m_ref.testing.strategies import (
+    ...     class_conditional_gaussian_example)
+    >>> @settings(max_examples=5, database=None)
+    ... @given(class_conditional_gaussian_example())
+    ... def test_it(ex):
+    ...     assert len(ex.kwargs["ys"]) == len(ex.args[0])
+    >>> test_it()
+    """
     return _class_conditional_gaussian_example(small, kl=False)
 
 
 def class_conditional_gaussian_kl_example(small: bool = False):
-    """Inputs of ``class_conditional_gaussian_kl``: per-class nonsingular clouds (or eps > 0)."""
+    """Inputs of ``class_conditional_gaussian_kl``: per-class nonsingular clouds (or eps > 0).
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from kd2m_ref.reference import class_conditional_gaussian_kl
+    >>> from kd2m_ref.testing.strategies import (
+    ...     class_conditional_gaussian_kl_example)
+    >>> @settings(max_examples=5, database=None)
+    ... @given(class_conditional_gaussian_kl_example())
+    ... def test_it(ex):
+    ...     assert ex.call(class_conditional_gaussian_kl) >= 0
+    >>> test_it()
+    """
     return _class_conditional_gaussian_example(small, kl=True)
 
 
@@ -525,7 +813,21 @@ def grid_gaussian_wasserstein_example(draw, small: bool = False):
     H, W in 2..5; ``small``: B <= 2, C <= 3, H, W <= 3), a grid among 1, 2, 3, (2, 1), (1, 2), (3, 2)
     that fits (2 pixels per cell for the unbiased estimator), and drawn ``mean_weight``, ``eps`` (0, 1e-5,
     0.1), ``covariance`` and ``estimator``. Teacher maps: independent, identical, perturbed (relative 1e-1
-    when ``small``, else 1e-2 or 1e-6), a per-channel positive scale and shift, or a per-channel shift."""
+    when ``small``, else 1e-2 or 1e-6), a per-channel positive scale and shift, or a per-channel shift.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from kd2m_ref.reference import grid_gaussian_wasserstein
+    >>> from kd2m_ref.testing.strategies import (
+    ...     grid_gaussian_wasserstein_example)
+    >>> @settings(max_examples=5, database=None)
+    ... @given(grid_gaussian_wasserstein_example())
+    ... def test_it(ex):
+    ...     assert ex.args[0].ndim == 4
+    ...     assert ex.call(grid_gaussian_wasserstein) >= 0
+    >>> test_it()
+    """
     b, c = draw(st.integers(1, 2 if small else 3)), draw(st.integers(1, 3 if small else 4))
     h, w = (draw(st.integers(2, 3 if small else 5)) for _ in range(2))
     estimator = draw(st.sampled_from(["unbiased", "unbiased", "mle"]))

@@ -18,12 +18,22 @@ import math
 
 import numpy as np
 
-# Safety factor over the first-order error bounds above; bounds are worst-case, the factor
-# covers constants dropped in the first-order analysis (not a fudge of the scaling).
+#: Safety factor over the first-order error bounds above; bounds are worst-case, the factor
+#: covers constants dropped in the first-order analysis (not a fudge of the scaling).
 SAFETY = 8.0
 
 
 def unit_roundoff(dtype) -> float:
+    """The unit roundoff u (half the machine epsilon) of ``dtype``: a NumPy or torch dtype, or its name.
+
+    Examples
+    --------
+    >>> from kd2m_ref.testing.tolerance import unit_roundoff
+    >>> unit_roundoff("float64") == 2.0**-53
+    True
+    >>> unit_roundoff("torch.float32") == 2.0**-24
+    True
+    """
     return float(np.finfo(np.dtype(str(dtype).replace("torch.", ""))).eps) / 2
 
 
@@ -41,7 +51,17 @@ def _max_cost(example) -> float:
 
 
 def ot_tolerance(example, dtype) -> tuple[float, float]:
-    """Exact and sliced OT; see the module docstring."""
+    """Exact and sliced OT; see the module docstring.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref.testing import Example
+    >>> from kd2m_ref.testing.tolerance import ot_tolerance
+    >>> ex = Example((np.zeros((2, 1)), np.ones((2, 1))), {"p": 2.0})
+    >>> [f"{t:.1e}" for t in ot_tolerance(ex, "float32")]  # rtol, atol
+    ['5.7e-06', '4.8e-07']
+    """
     xs, xt, p, n, m, d = _sizes(example)
     u = unit_roundoff(dtype)
     rtol = SAFETY * u * (p * (d + 2) + n * m + 2)
@@ -54,7 +74,18 @@ def ot_tolerance(example, dtype) -> tuple[float, float]:
 
 
 def sinkhorn_tolerance(example, dtype) -> tuple[float, float]:
-    """Sinkhorn: convergence-limited; see the module docstring."""
+    """Sinkhorn: convergence-limited; see the module docstring.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref.testing import Example
+    >>> from kd2m_ref.testing.tolerance import sinkhorn_tolerance
+    >>> xs, xt = np.zeros((2, 1)), np.ones((2, 1))
+    >>> ex = Example((xs, xt), {"p": 2.0, "epsilon": 0.5})
+    >>> [f"{t:.1e}" for t in sinkhorn_tolerance(ex, "float32")]  # rtol, atol
+    ['5.7e-06', '4.4e-04']
+    """
     xs, xt, p, n, m, d = _sizes(example)
     u = unit_roundoff(dtype)
     tol = max(float(example.kwargs.get("tol", 1e-9)), 64 * max(n, m) * u)
@@ -88,7 +119,18 @@ def _mmd_error_mass(example) -> float:
 def mmd_tolerance(example, dtype) -> tuple[float, float]:
     """MMD^2: a difference of kernel sums, so an absolute bound, u times the kernel error mass times
     (d + 8 + 2 log2(n + m)): distances or dot products (d + 2), the exponential, the bandwidth rule
-    (s V'(s) is bounded by the same mass) and the summations."""
+    (s V'(s) is bounded by the same mass) and the summations.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref.testing import Example
+    >>> from kd2m_ref.testing.tolerance import mmd_tolerance
+    >>> xs, xt = np.array([[0.0], [2.0]]), np.array([[1.0], [3.0]])
+    >>> ex = Example((xs, xt), {"kernel": "linear"})
+    >>> [f"{t:.1e}" for t in mmd_tolerance(ex, "float32")]  # rtol, atol
+    ['1.9e-06', '5.9e-05']
+    """
     xs, xt = example.args
     u = unit_roundoff(dtype)
     factor = xs.shape[1] + 8 + 2 * math.log2(len(xs) + len(xt) + 1)
@@ -103,7 +145,19 @@ def set_mmd_error_parts(example) -> list:
     sides: it moves a linear or polynomial kernel by (d + 6)u times its error mass, and a shift-invariant
     kernel (and a bandwidth rule) by up to (d + 6)u R / s per entry (R the sum of the largest sample norms
     of the two sets, s the bandwidth): a distance errs by (d/2 + 3)u (``|x| + |y|``), and the kernel's
-    derivative in the distance is at most 1/s."""
+    derivative in the distance is at most 1/s.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref.testing import Example
+    >>> from kd2m_ref.testing.tolerance import set_mmd_error_parts
+    >>> xs = np.array([[[1.0, 0.0]], [[0.0, 3.0]]])
+    >>> xt = np.array([[[0.0, 2.0]], [[0.0, 1.0]]])
+    >>> parts = set_mmd_error_parts(Example((xs, xt), {}))
+    >>> [(part.args[1].tolist(), extra) for part, extra in parts]
+    [([[0.0, 1.0]], 64.0), ([[0.0, 1.0]], 64.0)]
+    """
     from ..reference.kernel import bandwidth_from_rule, set_inputs
     from ..registry import METRICS
     from .examples import Example
@@ -129,7 +183,18 @@ def set_mmd_error_parts(example) -> list:
 
 def set_mmd_tolerance(example, dtype) -> tuple[float, float]:
     """Per-set MMD^2 averaged over the sets: the mean of the ``mmd`` bounds of the normalised sets plus the
-    normalisation's error (:func:`set_mmd_error_parts`)."""
+    normalisation's error (:func:`set_mmd_error_parts`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref.testing import Example
+    >>> from kd2m_ref.testing.tolerance import set_mmd_tolerance
+    >>> xs = np.array([[[1.0, 0.0]], [[0.0, 3.0]]])
+    >>> xt = np.array([[[0.0, 2.0]], [[0.0, 1.0]]])
+    >>> [f"{t:.1e}" for t in set_mmd_tolerance(Example((xs, xt)), "float32")]
+    ['1.9e-06', '8.1e-05']
+    """
     u = unit_roundoff(dtype)
     parts = set_mmd_error_parts(example)
     atol = sum(mmd_tolerance(part, dtype)[1] + SAFETY * u * extra for part, extra in parts) / len(parts)
@@ -140,7 +205,17 @@ def hinton_kd_scale(example) -> float:
     """Hinton KD's error scale in units of u: each log-softmax entry has absolute error <= u·L,
     L = 2A + log C + 2 (A the largest ``|logit|/T``); each row ``sum_c p_c (log p_c - log q_c)`` then errs
     by <= u[2L + (L + C + 2) G] with ``G = max_b sum_c p_c |log p_c - log q_c|`` (measured on the
-    example), times T^2."""
+    example), times T^2.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref.testing import Example
+    >>> from kd2m_ref.testing.tolerance import hinton_kd_scale
+    >>> student, teacher = np.array([[0.0, 0.0]]), np.array([[0.0, 1.0986]])
+    >>> round(float(hinton_kd_scale(Example((student, teacher)))), 2)  # in u
+    14.02
+    """
     from ..reference.logit import log_softmax
 
     us, ut = example.args
@@ -156,7 +231,18 @@ def hinton_kd_scale(example) -> float:
 
 
 def hinton_kd_tolerance(example, dtype) -> tuple[float, float]:
-    """Hinton KD: :func:`hinton_kd_scale` u, plus the batch mean's summation."""
+    """Hinton KD: :func:`hinton_kd_scale` u, plus the batch mean's summation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref.testing import Example
+    >>> from kd2m_ref.testing.tolerance import hinton_kd_tolerance
+    >>> student, teacher = np.array([[0.0, 0.0]]), np.array([[0.0, 1.0986]])
+    >>> ex = Example((student, teacher), {"temperature": 1.0})
+    >>> [f"{t:.1e}" for t in hinton_kd_tolerance(ex, "float32")]  # rtol, atol
+    ['9.5e-07', '6.7e-06']
+    """
     u = unit_roundoff(dtype)
     return SAFETY * u * (math.log2(len(example.args[0])) + 2), SAFETY * u * hinton_kd_scale(example)
 
@@ -207,7 +293,17 @@ def _fit(x, w, kw):
 
 
 def gaussian_tolerance(example, dtype) -> tuple[float, float]:
-    """Gaussian W2 (full and diagonal, class-conditional and per grid cell too); see the comment above."""
+    """Gaussian W2 (full and diagonal, class-conditional and per grid cell too); see the comment above.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref.testing import Example
+    >>> from kd2m_ref.testing.tolerance import gaussian_tolerance
+    >>> xs, xt = np.array([[0.0], [2.0]]), np.array([[1.0], [5.0]])
+    >>> [f"{t:.1e}" for t in gaussian_tolerance(Example((xs, xt)), "float32")]
+    ['0.0e+00', '7.7e-05']
+    """
     from ..reference.gaussian import gaussian_wasserstein
 
     u, kw = unit_roundoff(dtype), _gaussian_params(example)
@@ -225,7 +321,18 @@ def gaussian_tolerance(example, dtype) -> tuple[float, float]:
 
 
 def gaussian_kl_tolerance(example, dtype) -> tuple[float, float]:
-    """Gaussian KL (full and diagonal, class-conditional too); see the comment above."""
+    """Gaussian KL (full and diagonal, class-conditional too); see the comment above.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref.testing import Example
+    >>> from kd2m_ref.testing.tolerance import gaussian_kl_tolerance
+    >>> xs, xt = np.array([[0.0], [2.0]]), np.array([[1.0], [5.0]])
+    >>> ex = Example((xs, xt))
+    >>> [f"{t:.1e}" for t in gaussian_kl_tolerance(ex, "float32")]
+    ['0.0e+00', '3.3e-05']
+    """
     from ..reference.gaussian import gaussian_kl
 
     u, kw = unit_roundoff(dtype), example.kwargs
@@ -275,7 +382,18 @@ def _histogram_scale(example) -> tuple[float, float]:
 
 
 def histogram_ot_tolerance(example, dtype) -> tuple[float, float]:
-    """Histogram OT; see the comment above."""
+    """Histogram OT; see the comment above.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kd2m_ref.testing import Example
+    >>> from kd2m_ref.testing.tolerance import histogram_ot_tolerance
+    >>> p_s, p_t = np.array([[1.0, 1.0]]), np.array([[1.0, 3.0]])
+    >>> ex = Example((p_s, p_t), {"inputs": "probabilities"})
+    >>> [f"{t:.1e}" for t in histogram_ot_tolerance(ex, "float32")]
+    ['9.5e-07', '2.9e-06']
+    """
     us, _ = example.args
     u = unit_roundoff(dtype)
     cmax, rel = _histogram_scale(example)

@@ -42,7 +42,14 @@ _MAX_DIMS = 8
 
 
 def process_group_size(group=None) -> int:
-    """The number of ranks of ``group`` (default group), or 1 when no process group is initialised."""
+    """The number of ranks of ``group`` (default group), or 1 when no process group is initialised.
+
+    Examples
+    --------
+    >>> from kd2m_ref.torch.distributed import process_group_size
+    >>> process_group_size()  # a single process, no torch.distributed.init_process_group
+    1
+    """
     if not (dist.is_available() and dist.is_initialized()):
         return 1
     return dist.get_world_size(group)

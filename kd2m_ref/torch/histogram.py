@@ -52,7 +52,20 @@ def histogram_ot(logits_student, logits_teacher, *, cost=None, inputs: str = "lo
                  tol: float = 1e-9) -> torch.Tensor:
     r"""Batch mean of OT between the class histograms of the rows of ``logits_student`` (student, rows of the
     plan) and ``logits_teacher`` (teacher), with a class cost; see
-    :func:`kd2m_ref.reference.histogram_ot`."""
+    :func:`kd2m_ref.reference.histogram_ot`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from kd2m_ref.torch import histogram_ot
+    >>> p_s = torch.tensor([[1.0, 1.0]])  # histogram (1/2, 1/2)
+    >>> p_t = torch.tensor([[1.0, 3.0]])  # histogram (1/4, 3/4)
+    >>> round(histogram_ot(p_s, p_t, inputs="probabilities").item(), 4)
+    0.25
+    >>> round(histogram_ot(p_s, p_t, inputs="probabilities", epsilon=0.5,
+    ...                    n_iter=10, value="plan_cost").item(), 4)
+    0.2668
+    """
     check_histogram_ot_params(cost, inputs, temperature, epsilon, value, n_iter, max_iter, tol)
     check_logits(check_tensor(logits_student, "logits_student"), "logits_student")
     check_logits(check_tensor(logits_teacher, "logits_teacher"), "logits_teacher", like=logits_student)

@@ -17,6 +17,17 @@ def hinton_kd(logits_student, logits_teacher, *, temperature: float = 1.0,
     ``direction="teacher_student"`` (default, Hinton): KL(teacher || student); ``"student_teacher"``:
     the paper's code. The gradient w.r.t. the student logits is :math:`T(p_S - p_T)/B` per row in the
     default direction. Returns a 0-d tensor of the input's dtype and device.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from kd2m_ref.torch import hinton_kd
+    >>> student = torch.tensor([[0.0, 0.0]])
+    >>> teacher = torch.tensor([[0.0, 1.0986]])  # p_T = (1/4, 3/4)
+    >>> round(hinton_kd(student, teacher).item(), 4)
+    0.1308
+    >>> round(hinton_kd(student, student + 1.0).item(), 4)  # shift: same p
+    0.0
     """
     check_hinton_kd_params(temperature, direction)
     check_logits(check_tensor(logits_student, "logits_student"), "logits_student")
