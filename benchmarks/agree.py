@@ -1,6 +1,6 @@
 """Do two runs of ``kd2m-ref bench`` reach the same verdicts?
 
-    python -m benchmarks.agree benchmarks/results/quick-cpu/bench.json other/bench.json
+    python -m benchmarks.agree benchmarks/results/quick-cpu/bench.json OTHER/bench.json
 
 Prints each target's verdict in both runs and exits 1 when a target is met in one run and missed in
 the other (a change to or from "unresolved" is printed, not counted: it is what the intervals are for).

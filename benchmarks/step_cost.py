@@ -31,7 +31,6 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -43,10 +42,6 @@ from verification.resnet.models import resnet18
 
 from . import timing
 from .memory import _status_kib
-
-if TYPE_CHECKING:
-    import pandas as pd
-    from matplotlib.figure import Figure
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCHES = (64, 128, 256)
@@ -238,80 +233,6 @@ def run(device: str, quick: bool, progress: Callable[..., Iterable], *, memory: 
               "block_s": BLOCK_S, "torch_threads": torch.get_num_threads(), "memory": memory,
               "load_average": load, "memory_error": memory_error}
     return {"rows": rows, "config": config}
-
-
-def _order(rows: list[dict]) -> list[str]:
-    """Keys by cost: the largest fraction over batch sizes, descending; keys that only errored last."""
-    keys = list(dict.fromkeys(r["metric"] for r in rows))
-    worst = {k: max((r["fraction"] for r in rows if r["metric"] == k and "fraction" in r), default=-np.inf)
-             for k in keys}
-    return sorted(keys, key=lambda k: -worst[k])
-
-
-def plot(result: dict) -> Figure:
-    """Fraction of a student step per key (log scale), one marker per batch size, with 95 % intervals."""
-    import matplotlib.pyplot as plt
-
-    rows, config = result["rows"], result["config"]
-    keys = _order(rows)
-    batches = sorted({r["batch"] for r in rows})
-    fig, ax = plt.subplots(figsize=(8, 1.4 + 0.34 * len(keys)))
-    offsets = np.linspace(-0.22, 0.22, len(batches)) if len(batches) > 1 else [0.0]
-    for i, (b, off) in enumerate(zip(batches, offsets)):
-        sel = [r for r in rows if r["batch"] == b and "fraction" in r]
-        frac = np.array([r["fraction"] for r in sel])
-        lo, hi = (np.array([r["fraction_ci95"][j] for r in sel]) for j in (0, 1))
-        ax.errorbar(frac, [keys.index(r["metric"]) + off for r in sel], xerr=[frac - lo, hi - frac],
-                    fmt="osD^v"[i % 5], color=f"C{i}", ms=5, capsize=2, lw=1, label=f"B = {b}")
-    ax.axvline(1.0, color="0.3", ls="--", lw=1, label="one step")
-    labels = []
-    for k in keys:
-        failed = [str(r["batch"]) for r in rows if r["metric"] == k and "error" in r]
-        labels.append(k + (f" (error at B = {', '.join(failed)})" if failed else ""))
-    ax.set_yticks(range(len(keys)), labels, fontsize=9)
-    ax.set_ylim(len(keys) - 0.5, -0.5)
-    ax.set_xscale("log")
-    highest = max((r["fraction_ci95"][1] for r in rows if "fraction" in r), default=1.0)
-    ax.set_xlim(right=max(2.0, 1.5 * highest))
-    ax.tick_params(axis="x", labelsize=9)
-    ax.grid(True, axis="x", which="major", alpha=0.3)
-    ax.set_xlabel("time of the term (forward + backward) / time of one ResNet-18 training step", fontsize=9)
-    ax.set_title(f"Distillation term vs. student step: d = {config['d']}, float32, {config['device']}, "
-                 f"{config['torch_threads']} thread(s)\nbars: bootstrap 95 % interval over rounds", fontsize=9)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    return fig
-
-
-def _mib(n: float) -> str:
-    return f"{n / 2**20:.3g} MiB"
-
-
-def table(result: dict) -> pd.DataFrame:
-    """Per key and batch size: time as a fraction of a step, with its 95 % interval, and memory as a fraction
-    of the step's peak; the first row gives the step itself in seconds and MiB."""
-    import pandas as pd
-
-    rows = result["rows"]
-    batches = sorted({r["batch"] for r in rows})
-    out: dict[str, dict[str, str]] = {}
-    for b in batches:
-        sel = [r for r in rows if r["batch"] == b]
-        ok = [r for r in sel if "fraction" in r]
-        step = out.setdefault("(ResNet-18 step)", {})
-        step[f"time ×step B={b}"] = f"{ok[0]['step_s']:.3g} s" if ok else ""
-        step[f"memory ×step B={b}"] = _mib(ok[0]["step_peak_bytes"]) if ok and "step_peak_bytes" in ok[0] else ""
-        for r in sel:
-            cell = out.setdefault(r["metric"], {})
-            if "error" in r:
-                cell[f"time ×step B={b}"] = cell[f"memory ×step B={b}"] = "error"
-                continue
-            lo, hi = r["fraction_ci95"]
-            cell[f"time ×step B={b}"] = f"{r['fraction']:.2g} [{lo:.2g}, {hi:.2g}]"
-            # a peak below the resident set before the call (heap reuse) reads as 0, the resolution
-            cell[f"memory ×step B={b}"] = f"{max(r['memory_fraction'], 0):.2g}" if "memory_fraction" in r else ""
-    index = ["(ResNet-18 step)"] + _order(rows)
-    return pd.DataFrame.from_dict(out, orient="index").loc[index]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

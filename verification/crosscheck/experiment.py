@@ -49,21 +49,51 @@ def violations(payload: dict) -> int:
     return (t["mutants"] - t["mutants_caught"]) + (t["correct"] - t["correct_passed"])
 
 
-def figures(payload: dict, out: Path) -> Path:
-    """``crosscheck.png``: seconds to a verdict per implementation, coloured by the verdict."""
+def figure(payload: dict):
+    """Seconds to the verdict of every implementation, one row per metric key: wrong implementations
+    (mutants) flagged as squares (hollow: flagged without the expected diagnosis), correct ones that
+    conform as circles, and misses or false alarms as large red triangles; the book's style
+    (:mod:`verification.plotting`). Returns the figure."""
+    from ..plotting import COLORS, WIDTH, use_style
+
     plt = figure_setup()
-    rows = sorted(payload["cases"], key=lambda r: (r["correct"], r["metric"], r["name"]))
-    colour = {(False, True): "tab:green", (True, False): "tab:blue"}
-    fig, ax = plt.subplots(figsize=(8, 0.16 * len(rows) + 1.2))
-    ax.barh(range(len(rows)), [r["seconds"] for r in rows],
-            color=[colour.get((r["correct"], r["flagged"]), "tab:red") for r in rows])
-    ax.set_yticks(range(len(rows)), [f"{r['name']} ({r['metric']})" for r in rows], fontsize=5)
-    ax.invert_yaxis()
+    use_style()
+    cases = payload["cases"]
+    metrics = sorted({r["metric"] for r in cases})
+    row = {m: i for i, m in enumerate(metrics)}
+    fig, ax = plt.subplots(figsize=(WIDTH, 0.3 * len(metrics) + 1.8), layout="constrained")
+    kinds = (("wrong implementation, flagged",
+              lambda r: not r["correct"] and r["flagged"] and r["diagnosed"] is not False,
+              {"marker": "s", "color": COLORS[2]}, -0.15),
+             ("wrong, flagged without the expected diagnosis",
+              lambda r: not r["correct"] and r["flagged"] and r["diagnosed"] is False,
+              {"marker": "s", "facecolors": "none", "edgecolors": COLORS[2]}, -0.15),
+             ("correct implementation, conforms", lambda r: r["correct"] and not r["flagged"],
+              {"marker": "o", "color": COLORS[0]}, 0.15),
+             ("a miss or a false alarm", lambda r: r["correct"] == r["flagged"],
+              {"marker": "^", "color": "#D55E00", "s": 90}, 0.0))
+    for label, pick, style, dy in kinds:
+        sel = [r for r in cases if pick(r)]
+        style = {"s": 36, **style}
+        ax.scatter([max(r["seconds"], 1e-2) for r in sel], [row[r["metric"]] + dy for r in sel], label=label,
+                   linewidths=1.2, **style)
+    ax.set_yticks(range(len(metrics)), metrics)
+    ax.set_ylim(len(metrics) - 0.5, -0.5)
     ax.set_xscale("log")
-    ax.set_xlabel("seconds to the verdict")
-    ax.set_title("green: wrong implementation flagged; blue: correct one conforms; red: a miss or a false alarm",
-                 fontsize=8)
-    fig.tight_layout()
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel("seconds to the verdict (log scale)")
+    t = payload["table"]
+    ax.set_title(f"{t['mutants_caught']} of {t['mutants']} wrong implementations flagged,\n"
+                 f"{t['correct_passed']} of {t['correct']} correct ones conform")
+    fig.legend(loc="outside lower center", ncol=2)
+    return fig
+
+
+def figures(payload: dict, out: Path) -> Path:
+    """``crosscheck.png``: :func:`figure`."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(payload)
     path = Path(out) / "crosscheck.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

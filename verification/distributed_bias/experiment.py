@@ -141,30 +141,48 @@ def run(profile: str = "quick", seed: int = 0, out: Path | None = None, command:
     return payload
 
 
-def figures(payload: dict, out: Path) -> Path:
-    """``distributed_bias.png``: the local-batch estimate against the number of processes, with the global
-    estimate and the population value."""
-    path = Path(out) / "distributed_bias.png"
+def figure(payload: dict):
+    """The local-batch estimate (mean over shards of D(shard), with its standard error) against the
+    number of processes W, beside the global estimate D(batch) and the population value, one panel per
+    metric; the book's style (:mod:`verification.plotting`). Returns the figure."""
+    import matplotlib.ticker
+
+    from ..plotting import COLORS, WIDTH, use_style
+
     plt = figure_setup()
+    use_style()
     w = payload["setup"]["processes"]
     keys = ("gaussian_wasserstein", "class_conditional_wasserstein")
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 3.7), layout="constrained")
     for ax, key in zip(axes, keys):
         r = payload["metrics"][key]
-        ax.errorbar(w, r["local_mean"], yerr=r["local_sem"], marker="o", ms=3, label="local: mean of D(shard)")
-        ax.axhline(r["global_mean"], color="C1", label="global: D(batch) (sync='global')")
-        ax.axhline(r["population"], color="k", ls=":", label="population")
+        ax.errorbar(w, r["local_mean"], yerr=r["local_sem"], color=COLORS[3], marker="o", ms=5, ls="-",
+                    label="local: mean of D(shard), sync='none'")
+        ax.axhline(r["global_mean"], color=COLORS[0], ls="--", lw=1.5, label="global: D(batch), sync='global'")
+        ax.axhline(r["population"], color="black", ls=":", lw=1.5, label="population value")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xticks(w, [str(v) for v in w])
+        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.tick_params(axis="x", which="minor", bottom=False)
-        ax.set_xlabel(f"processes W (global batch {payload['setup']['batch']})")
-        ax.set_title(key, fontsize=9)
-    axes[0].set_ylabel("estimate")
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
+        ax.set_xlabel("processes W")
+        ax.set_title(f"{key}")
+    axes[0].set_ylabel(f"estimate (global batch {payload['setup']['batch']})")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=2)
+    return fig
+
+
+def figures(payload: dict, out: Path) -> Path:
+    """``distributed_bias.png``: :func:`figure`."""
+    path = Path(out) / "distributed_bias.png"
+    fig = figure(payload)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
+    import matplotlib.pyplot as plt
+
     plt.close(fig)
     return path
 

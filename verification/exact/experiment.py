@@ -206,32 +206,78 @@ def violations(payload: dict) -> int:
     return int(payload["chain_violations"])
 
 
-def figures(payload: dict, out: Path) -> None:
-    """``exact_tightness.png``: the histogram of lhs / rhs per inequality (a function of the JSON)."""
-    checks, n_inst, path = payload["checks"], payload["instances"], Path(out) / "exact_tightness.png"
+def _pyplot():
+    """pyplot with the book's style (:mod:`verification.plotting`): fonts of at least 10 pt."""
+    from ..plotting import use_style
+
     plt = figure_setup()
-    names = [k for k in DESCRIPTIONS if k in checks and "ratio_histogram" in checks[k]]
-    cols = 4
-    rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(11, 2.1 * rows), squeeze=False)
-    for ax, name in zip(axes.ravel(), names):
-        rec = checks[name]
-        hist = rec["ratio_histogram"]
-        ax.bar(BINS[:-1], hist["counts"], width=np.diff(BINS), align="edge",
-               color="tab:red" if not rec["must_hold"] else "tab:blue")
-        ax.set_yscale("log")
-        ax.set_title(f"{name}: {rec['violations']} viol. / {rec['n']}", fontsize=8)
-        ax.set_xlim(0, 1.0)
-        if hist["above_one"]:
-            ax.annotate(f"ratio > 1 (within tol.): {hist['above_one']}" if rec["must_hold"] else
-                        f"ratio > 1: {hist['above_one']}", (0.98, 0.9), xycoords="axes fraction", ha="right",
-                        fontsize=6)
-    for ax in axes.ravel()[len(names):]:
-        ax.axis("off")
-    fig.suptitle(f"Tightness ratio lhs/rhs per inequality ({n_inst} random discrete instances; "
-                 "red: the marginal form, which may fail). C8: the worst beta of each instance", fontsize=9)
-    fig.supxlabel("lhs / rhs (clipped to [0, 1])")
-    fig.tight_layout()
+    use_style()
+    return plt
+
+
+#: Ratios below this are drawn at it (the tightness figure's x axis is logarithmic).
+RATIO_FLOOR = 1e-3
+
+
+def no_ratio_failures(rec: dict) -> int:
+    """A lower bound on the violations of a check whose right-hand side is 0 (to 1e-12): there lhs/rhs is
+    infinite and is left out of the ratio statistics (``ratio_quantiles``, ``worst``), which are taken over
+    the instances with rhs > 1e-12. Every violation with a finite ratio has a ratio above 1, so at least
+    ``violations - above_one`` violations have no ratio; all of them when no finite ratio exceeds 1."""
+    hist = rec.get("ratio_histogram") or {}
+    return max(0, rec["violations"] - hist.get("above_one", 0))
+
+
+def tightness_figure(payload: dict):
+    """The tightness ratio lhs / rhs of every inequality, one row per check, on a logarithmic axis that
+    is not clipped at 1: a thin line from the smallest to the largest ratio, a medium one over the 5-95 %
+    quantiles, a thick one over the quartiles, a dot at the median; the dashed line at 1 is the bound.
+    Must-hold checks in blue, the marginal form (data, may fail) in vermilion, with the violations that
+    have rhs = 0 (infinite ratio) drawn as a triangle at the right edge. Returns the figure."""
+    from ..plotting import COLORS, WIDTH
+
+    plt = _pyplot()
+    checks = payload["checks"]
+    names = [k for k in DESCRIPTIONS if k in checks and checks[k].get("ratio_quantiles")]
+    top = max([1.0] + [checks[k]["ratio_quantiles"]["q100"] for k in names])
+    right = max(100.0, 10 ** np.ceil(np.log10(top * 1.5)))
+    fig, ax = plt.subplots(figsize=(WIDTH, 0.3 * len(names) + 1.6), layout="constrained")
+    for i, name in enumerate(names):
+        rec, q = checks[name], checks[name]["ratio_quantiles"]
+        color = COLORS[0] if rec["must_hold"] else COLORS[3]
+        v = {k: max(x, RATIO_FLOOR) for k, x in q.items()}
+        ax.plot([v["q0"], v["q100"]], [i, i], color=color, lw=1, ls="-", solid_capstyle="butt")
+        ax.plot([v["q5"], v["q95"]], [i, i], color=color, lw=4, ls="-", solid_capstyle="butt", alpha=0.55)
+        ax.plot([v["q25"], v["q75"]], [i, i], color=color, lw=8, ls="-", solid_capstyle="butt")
+        ax.plot([v["q50"]], [i], "o", ms=5, mfc="white", mec="black", mew=1, ls="none")
+        inf = no_ratio_failures(rec) if not rec["must_hold"] else 0
+        if inf:
+            ax.plot([right / 1.25], [i], ">", ms=8, color=color, ls="none")
+            at_least = "" if inf == rec["violations"] else "≥ "
+            ax.text(right / 1.1, i + 0.75, f"{at_least}{inf} with rhs = 0 (ratio ∞)",
+                    ha="right", va="center", fontsize=10, color=color)
+        tag = f"{rec['violations']} / {rec['n']}"
+        ax.text(1.02, i, tag, transform=ax.get_yaxis_transform(), va="center", ha="left", fontsize=10,
+                color=color if rec["violations"] else "black")
+    ax.axvline(1.0, color="black", lw=1.2, ls="--")
+    ax.text(1.0, -0.9, "bound: ratio 1 ", ha="right", va="center", fontsize=10)
+    ax.set_yticks(range(len(names)), [n if checks[n]["must_hold"] else "marginal form" for n in names])
+    ax.set_ylim(len(names) + 0.3, -1.4)
+    ax.set_xscale("log")
+    ax.set_xlim(RATIO_FLOOR, right)
+    ax.grid(axis="y", visible=False)
+    ax.text(1.02, -1.0, "violations\n/ instances", transform=ax.get_yaxis_transform(), va="center", ha="left",
+            fontsize=10)
+    ax.set_xlabel(f"tightness ratio lhs / rhs (log scale; ratios below {RATIO_FLOOR:g} drawn at {RATIO_FLOOR:g})")
+    ax.set_title(f"{payload['instances']} random instances: range, 5–95 %, quartiles, median", loc="left")
+    return fig
+
+
+def figures(payload: dict, out: Path) -> None:
+    """``exact_tightness.png``: :func:`tightness_figure` (a function of the JSON)."""
+    path = Path(out) / "exact_tightness.png"
+    plt = _pyplot()
+    fig = tightness_figure(payload)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)

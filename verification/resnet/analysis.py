@@ -30,8 +30,9 @@ ALPHA = 0.05
 #: Fewest runs for a rank correlation (the Fisher-z interval is an approximation for small n).
 MIN_RUNS = 10
 
-#: The paper's Table 1 (test accuracy, %). Row labels were lost in the text extraction except the
-#: family, (E) empirical or (G) Gaussian, and the citations; ``arm`` is *our inference* (see ``mapping``).
+#: The paper's Table 1 (test accuracy, %). ``paper_row`` names a row by its family, (E) empirical or (G)
+#: Gaussian, its position in the family and its citations; ``arm``, the registry key of the row's
+#: distance, is *our inference* (how it was inferred: ``mapping``).
 PAPER = {
     "source": "KD2M paper (Montesuma, GSI 2025, arXiv:2504.01757), Table 1: test accuracy (%)",
     "columns": ["svhn", "cifar10", "cifar100", "avg"],
@@ -46,11 +47,11 @@ PAPER = {
         {"paper_row": "(G), 3rd row", "arm": "class_conditional_gaussian_wasserstein",
          "values": [94.05, 86.44, 60.66, 80.38]},
     ],
-    "mapping": "inferred, not printed in the surviving text: within each family the rows follow the order in "
-               "which the paper's Section 2 introduces the distances (empirical: Wasserstein, class-conditional, "
-               "joint; Gaussian: Wasserstein, KL, class-conditional Gaussians), and the first row of each family "
-               "cites the prior work that used that first distance ([1, 9]: empirical Wasserstein; [10]: Gaussian "
-               "Wasserstein)",
+    "mapping": "our inference: within each family the rows are taken in the order in which the paper's Section 2 "
+               "introduces the distances (empirical: Wasserstein, class-conditional, joint; Gaussian: Wasserstein, "
+               "KL, class-conditional Gaussians); the citations on the first row of each family agree with it ([1, 9]: "
+               "prior work with the empirical Wasserstein distance; [10]: prior work with the Gaussian Wasserstein "
+               "distance)",
     "recipe": "torchvision ResNet-34 -> ResNet-18, ImageNet-pretrained, ImageNet stem on 32x32 inputs, 512-d "
               "features, 15 epochs, SGD lr 1e-2 momentum 0.9, no weight decay, cosine schedule (distilled students "
               "only: the baseline ran at a constant lr), batch 128, crop + flip, lambda = 1e-4, seed 42, one run",
