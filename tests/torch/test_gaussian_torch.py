@@ -84,7 +84,7 @@ def test_finite_gradient_at_equality(dtype, n, d):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_finite_gradient_rank_deficient(dtype):
     """covers("gaussian_wasserstein", "finite_grad_rank_deficient"): n < d, identity covariances (repeated
-    eigenvalues, POT #773), constant features, duplicated samples: finite gradients, and in float64
+    eigenvalues: https://github.com/PythonOT/POT/issues/773), constant features, duplicated samples: finite gradients, and in float64
     they match a central finite difference."""
     g = torch.Generator().manual_seed(0)
     n, d = 6, 24

@@ -94,7 +94,8 @@ def test_gradcheck_sliced():
 @settings(max_examples=20)
 @given(labelled_clouds(), st.sampled_from(["uniform", "prior", "sum"]))
 def test_float32_weights_never_infeasible(clouds, weights):
-    """Float32 weights that do not sum to the same total are renormalised in float64 (POT #126)."""
+    """Float32 weights that do not sum to the same total are renormalised in float64
+    (https://github.com/PythonOT/POT/issues/126: exact OT reported such inputs infeasible)."""
     xs, xt, ys = clouds
     a = torch.rand(len(xs), dtype=torch.float32) + 0.1
     b = torch.rand(len(xt), dtype=torch.float32) * 3 + 0.1
