@@ -47,8 +47,9 @@ def problems(name: str, text: str, files: set[str]) -> list[str]:
 def test_no_reference_outside_the_repository():
     files = tracked_files()
     found = []
+    this = str(Path(__file__).resolve().relative_to(ROOT))  # it spells out what it looks for
     for name in files:
-        if name.endswith(TEXT) or name in ("Makefile", ".ci/run"):
+        if name != this and (name.endswith(TEXT) or name in ("Makefile", ".ci/run")):
             found += problems(name, (ROOT / name).read_text(errors="replace"), set(files))
     assert not found, "references a reader of the repository cannot follow:\n" + "\n".join(found)
 

@@ -522,7 +522,9 @@ def class_cost(draw, k: int):
     emb = draw(point_cloud(k, 3))
     emb[np.linalg.norm(emb, axis=1) == 0] = 1.0
     emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
-    return np.clip(1.0 - emb @ emb.T, 0.0, None)
+    c = np.clip(1.0 - emb @ emb.T, 0.0, None)
+    np.fill_diagonal(c, 0.0)  # 1 - e.e rounds to a few 1e-16 on the diagonal
+    return c
 
 
 @st.composite
