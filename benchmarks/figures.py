@@ -110,30 +110,36 @@ def _ordered(names) -> list[str]:
     return [n for n in IMPLEMENTATIONS if n in names] + sorted(names - set(IMPLEMENTATIONS))
 
 
-def plot_speed(rows: list[dict], dtype: str = "float32"):
-    """Median forward + backward time against n, one panel per metric; solid d = 512, dashed d = 64
-    (the default ε only: the small-ε Sinkhorn cases are in the book's tables)."""
-    rows = [r for r in rows if "median_s" in r and r["median_s"] is not None and r["dtype"] == dtype
-            and r["d"] in (64, 512) and not r.get("relative_epsilon")]
+def _against_n(rows: list[dict], value, tick_label, ylabel: str, by_d: dict[int, str] | None = None):
+    """One log-scale panel per metric of ``value(row)`` against n, a line per implementation (and per
+    feature size d in ``by_d``, with its line style)."""
     metrics = list(dict.fromkeys(r["metric"] for r in rows))
     fig, axes = _grid(len(metrics))
     for ax, metric in zip(axes, metrics):
         sel = [r for r in rows if r["metric"] == metric]
         for name in _ordered(r["implementation"] for r in sel):
             color, marker, _ = _style(name)
-            for d, ls in ((512, "-"), (64, "--")):
-                pts = sorted((r["n"], r["median_s"]) for r in sel if r["implementation"] == name and r["d"] == d)
+            for d, ls in (by_d or {None: "-"}).items():
+                pts = sorted((r["n"], value(r)) for r in sel if r["implementation"] == name and d in (None, r["d"]))
                 if pts:
                     ax.plot(*zip(*pts), ls=ls, color=color, marker=marker, ms=5)
         _n_axis(ax, [r["n"] for r in sel])
         ax.set_yscale("log")
-        _readable_log_ticks(ax, label=_seconds)
+        _readable_log_ticks(ax, label=tick_label)
         ax.set_title(metric)
         ax.set_xlabel("n")
     for ax in axes[::2]:
-        ax.set_ylabel("forward + backward")
-    _legend(fig, _ordered(r["implementation"] for r in rows), {"d = 512": "-", "d = 64": "--"})
+        ax.set_ylabel(ylabel)
+    _legend(fig, _ordered(r["implementation"] for r in rows), by_d and {f"d = {d}": ls for d, ls in by_d.items()})
     return fig
+
+
+def plot_speed(rows: list[dict], dtype: str = "float32"):
+    """Median forward + backward time against n, one panel per metric; solid d = 512, dashed d = 64
+    (the default ε only: the small-ε Sinkhorn cases are in the book's tables)."""
+    rows = [r for r in rows if "median_s" in r and r["median_s"] is not None and r["dtype"] == dtype
+            and r["d"] in (64, 512) and not r.get("relative_epsilon")]
+    return _against_n(rows, lambda r: r["median_s"], _seconds, "forward + backward", {512: "-", 64: "--"})
 
 
 def plot_ratios(rows: list[dict], dtype: str = "float32"):
@@ -282,23 +288,7 @@ def plot_memory(memory: dict, d: int = 512):
     """Peak memory of forward + backward above the inputs against n (feature size ``d``, float32), one panel
     per metric. A peak of 0 (below the resolution of the measurement) is left out of the log scale."""
     rows = [r for r in memory["rows"] if r.get("peak_bytes", 0) > 0 and r["d"] == d]
-    metrics = list(dict.fromkeys(r["metric"] for r in rows))
-    fig, axes = _grid(len(metrics))
-    for ax, metric in zip(axes, metrics):
-        sel = [r for r in rows if r["metric"] == metric]
-        for name in _ordered(r["implementation"] for r in sel):
-            color, marker, _ = _style(name)
-            pts = sorted((r["n"], r["peak_bytes"] / 2**20) for r in sel if r["implementation"] == name)
-            ax.plot(*zip(*pts), color=color, marker=marker, ms=5, ls="-")
-        _n_axis(ax, [r["n"] for r in sel])
-        ax.set_yscale("log")
-        _readable_log_ticks(ax, label=_power)
-        ax.set_title(metric)
-        ax.set_xlabel("n")
-    for ax in axes[::2]:
-        ax.set_ylabel("peak MiB")
-    _legend(fig, _ordered(r["implementation"] for r in rows))
-    return fig
+    return _against_n(rows, lambda r: r["peak_bytes"] / 2**20, _power, "peak MiB")
 
 
 def step_order(rows: list[dict]) -> list[str]:
