@@ -55,8 +55,8 @@ def test_no_reference_outside_the_repository():
 
 
 @pytest.mark.parametrize("planted, kind", [
-    ("The proof is in THEORY.md.", "document"),
-    ("as DESIGN.md says", "document"),
+    ("The proof is in HANDBOOK.md.", "document"),
+    ("as CONTRACT.md says", "document"),
     ("see section 3 of the design (§3.2)", "section sign"),
     ("fixed in issue 7", "issue number"),
     ("as summarised in Issue #12", "issue number"),
