@@ -106,9 +106,7 @@ def calibrate_weight(cross_entropies, distances, rho: float = 1.0, *, zero_dista
     >>> calibrate_weight(torch.tensor(2.0), torch.tensor(0.5), rho=3.0)  # one batch, 0-d tensors
     12.0
     """
-    rho = check_number(rho, "rho")
-    if not (math.isfinite(rho) and rho > 0):
-        raise ValueError(f"rho must be a finite positive number; got {rho!r}")
+    rho = check_positive(rho, "rho")
     if not (isinstance(zero_distance, str) and zero_distance == "raise"):
         if isinstance(zero_distance, str):
             raise ValueError(f"zero_distance must be 'raise' or a number >= 0; got {zero_distance!r}")
